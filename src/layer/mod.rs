@@ -1,0 +1,97 @@
+//! Layers: entries, the deterministic tar writer, compression, and writing blobs.
+
+mod compress;
+mod entry;
+mod error;
+mod from_dir;
+mod tar_writer;
+
+use std::io::BufWriter;
+
+pub use compress::{Compression, Encoder};
+pub use entry::{Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path};
+pub use error::LayerError;
+pub use from_dir::{DirOptions, entries_from_dir, normalized_mode};
+pub use tar_writer::{LAYER_MTIME, write_tar};
+
+use crate::oci::{BlobStore, Digest, HashingWriter};
+
+/// A layer written into a blob store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WrittenLayer {
+    /// sha256 of the uncompressed tar (what image configs list in `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// sha256 of the compressed blob.
+    pub digest: Digest,
+    /// Size of the compressed blob.
+    pub size: u64,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// The blob's media type.
+    pub media_type: String,
+}
+
+/// Write `entries` as one layer blob in a single streaming pass: tar → diff_id hash →
+/// compressor → digest hash → temp file, renamed into `store` when complete.
+pub fn write_layer(entries: &LayerEntries, compression: Compression, store: &BlobStore) -> Result<WrittenLayer, LayerError> {
+    let write_error = |source| LayerError::WriteTar { source };
+    let blob = store.writer()?;
+    let encoder = compression.encoder(blob).map_err(write_error)?;
+    let tar_sink = HashingWriter::new(BufWriter::with_capacity(256 * 1024, encoder));
+    let tar_sink = write_tar(entries, tar_sink)?;
+    let (buffered, diff_id, uncompressed_size) = tar_sink.finish();
+    let encoder = buffered.into_inner().map_err(|error| write_error(error.into_error()))?;
+    let blob = encoder.finish().map_err(write_error)?;
+    let (digest, size) = blob.commit(None)?;
+    Ok(WrittenLayer {
+        diff_id,
+        digest,
+        size,
+        uncompressed_size,
+        media_type: compression.media_type().to_owned(),
+    })
+}
+
+/// Write several independent layers, compressing them in parallel. Results keep input order.
+pub fn write_layers(
+    layers: &[&LayerEntries],
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<Vec<WrittenLayer>, LayerError> {
+    use rayon::prelude::*;
+    layers
+        .par_iter()
+        .map(|entries| write_layer(entries, compression, store))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn written_layer_digests_match_blob_and_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::for_layout(dir.path());
+        let mut entries = LayerEntries::new();
+        entries.add_bytes("workspace/a.txt", b"alpha".to_vec(), 0o644, Owner::CNB).unwrap();
+        entries.add_missing_parents(0o755, Owner::CNB);
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let layer = write_layer(&entries, compression, &store).unwrap();
+            let blob = store.read_verified(&layer.digest, Some(layer.size)).unwrap();
+            let tar = match compression {
+                Compression::Gzip => {
+                    let mut tar = Vec::new();
+                    flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut tar).unwrap();
+                    tar
+                }
+                Compression::Zstd => zstd::decode_all(blob.as_slice()).unwrap(),
+            };
+            assert_eq!(Digest::of_bytes(&tar), layer.diff_id);
+            assert_eq!(tar, write_tar(&entries, Vec::new()).unwrap());
+            assert_eq!(layer.uncompressed_size, tar.len() as u64);
+        }
+    }
+}
