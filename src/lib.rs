@@ -1,3 +1,5 @@
 //! kiln: turn a source tree into a runnable, rebasable OCI image. No Dockerfile, no daemon, no root.
+pub mod cache;
+pub mod diagnostic;
 pub mod layer;
 pub mod oci;
