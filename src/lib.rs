@@ -3,3 +3,6 @@ pub mod cache;
 pub mod diagnostic;
 pub mod layer;
 pub mod oci;
+pub mod env;
+pub mod project;
+pub mod source;
