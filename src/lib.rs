@@ -6,3 +6,5 @@ pub mod oci;
 pub mod env;
 pub mod project;
 pub mod source;
+pub mod buildpack;
+pub mod buildpacks;

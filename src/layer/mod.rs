@@ -1,5 +1,6 @@
 //! Layers: entries, the deterministic tar writer, compression, and writing blobs.
 
+mod cache;
 mod compress;
 mod entry;
 mod error;
@@ -8,6 +9,7 @@ mod tar_writer;
 
 use std::io::BufWriter;
 
+pub use cache::{LayerCache, LayerCacheError, LayerRecord};
 pub use compress::{Compression, Encoder};
 pub use entry::{Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path};
 pub use error::LayerError;
