@@ -50,6 +50,12 @@ pub enum EnvError {
     BadFileLine { path: PathBuf, line: usize, text: String },
 }
 
+impl crate::diagnostic::Diagnose for EnvError {
+    fn class(&self) -> crate::diagnostic::ErrorClass {
+        crate::diagnostic::ErrorClass::User
+    }
+}
+
 /// Whether `name` is a portable variable name.
 pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();

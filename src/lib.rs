@@ -8,3 +8,7 @@ pub mod project;
 pub mod source;
 pub mod buildpack;
 pub mod buildpacks;
+pub mod export;
+pub mod images;
+pub mod pipeline;
+pub mod cli;

@@ -259,9 +259,9 @@ impl crate::diagnostic::Diagnose for super::ids::InvalidName {
 }
 
 fn boxed(error: super::ids::InvalidName) -> BuildpackFailure {
-    Box::new(error)
+    error.into()
 }
 
 fn boxed_io(error: std::io::Error) -> BuildpackFailure {
-    Box::new(LayerDirError(error))
+    LayerDirError(error).into()
 }

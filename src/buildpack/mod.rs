@@ -18,7 +18,37 @@ pub use process::{Process, shell_quote};
 use crate::diagnostic::Diagnose;
 
 /// A buildpack failure: any module's typed error that knows its class and hint.
-pub type BuildpackFailure = Box<dyn Diagnose + Send + Sync>;
+pub struct BuildpackFailure(Box<dyn Diagnose + Send + Sync>);
+
+impl BuildpackFailure {
+    /// Who must act.
+    pub fn class(&self) -> crate::diagnostic::ErrorClass {
+        self.0.class()
+    }
+
+    /// How to fix it, when known.
+    pub fn hint(&self) -> Option<String> {
+        self.0.hint()
+    }
+}
+
+impl std::fmt::Debug for BuildpackFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for BuildpackFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for BuildpackFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// What a buildpack's detection decided, always with a reason users can read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -92,6 +122,6 @@ pub trait Buildpack: Send + Sync {
 
 impl<E: Diagnose + Send + Sync + 'static> From<E> for BuildpackFailure {
     fn from(error: E) -> Self {
-        Box::new(error)
+        Self(Box::new(error))
     }
 }

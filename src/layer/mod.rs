@@ -54,6 +54,19 @@ pub fn write_layer(entries: &LayerEntries, compression: Compression, store: &Blo
     })
 }
 
+/// The diff_id and size of the tar `entries` would make, without compressing or storing
+/// anything: hashing is an order of magnitude faster than compressing, so a layer whose
+/// diff_id matches a stored blob is reused without recompression.
+pub fn tar_digest(entries: &LayerEntries) -> Result<(Digest, u64), LayerError> {
+    let sink = HashingWriter::new(std::io::sink());
+    let sink = write_tar(entries, BufWriter::with_capacity(256 * 1024, sink))?;
+    let sink = sink.into_inner().map_err(|error| LayerError::WriteTar {
+        source: error.into_error(),
+    })?;
+    let (_, digest, size) = sink.finish();
+    Ok((digest, size))
+}
+
 /// Write several independent layers, compressing them in parallel. Results keep input order.
 pub fn write_layers(
     layers: &[&LayerEntries],
