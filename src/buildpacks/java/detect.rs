@@ -24,11 +24,15 @@ pub fn detect(context: &DetectContext<'_>) -> Detection {
     // why, and the build stops with the full error and its hint.
     let project = match Project::load(context.source) {
         Ok(project) => project,
-        Err(error) => return Detection::pass(format!("found pom.xml, but {error}")),
+        Err(error) => {
+            return Detection::pass(format!("found pom.xml, but {}", with_causes(&error)));
+        }
     };
     let module = match project.app_module(context.env.user_var(BUILT_MODULE_VAR)) {
         Ok(module) => module,
-        Err(error) => return Detection::pass(format!("found pom.xml, but {error}")),
+        Err(error) => {
+            return Detection::pass(format!("found pom.xml, but {}", with_causes(&error)));
+        }
     };
     let mut maven = BTreeMap::new();
     maven.insert("packaging".to_owned(), project.root.packaging.clone());
@@ -88,4 +92,15 @@ pub fn detect(context: &DetectContext<'_>) -> Detection {
         "found pom.xml".to_owned()
     };
     Detection::Pass { reason, plan }
+}
+
+/// An error and its causes on one line (`kiln detect` prints one reason per buildpack).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
 }

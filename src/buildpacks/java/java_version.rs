@@ -86,12 +86,16 @@ pub fn compiler_request(pom: &Pom) -> CompilerRequest {
         let candidates = [
             value.map(|raw| {
                 (
-                    format!("{} maven-compiler-plugin <{key}>", pom.path),
+                    format!("{} maven-compiler-plugin <{key}>", pom.compiler.origin),
                     pom.interpolate(raw).ok_or(raw.to_owned()),
                 )
             }),
-            pom.property(&property)
-                .map(|value| (format!("{} {property}", pom.path), value)),
+            pom.property(&property).map(|value| {
+                (
+                    format!("{} {property}", pom.property_origin(&property)),
+                    value,
+                )
+            }),
         ];
         for (origin, value) in candidates.into_iter().flatten() {
             if key != "source" {

@@ -245,15 +245,15 @@ fn arrange(
                 .dir_layer("dependencies", LayerTypes::LAUNCH_CACHED, metadata)?;
         if layer.is_restored() {
             context.log(&format!(
-                "reusing the dependency layer ({} jars unchanged)",
-                jars.external.len()
+                "reusing the dependency layer ({} unchanged)",
+                jar_count(jars.external.len())
             ));
         } else {
             check_bytecode(&jars.external, runtime)?;
             if let crate::buildpack::LayerState::Empty { reasons } = &layer.state {
                 context.log(&format!(
-                    "dependency layer: {} jars ({})",
-                    jars.external.len(),
+                    "dependency layer: {} ({})",
+                    jar_count(jars.external.len()),
                     reasons.join(", ")
                 ));
             }
@@ -321,6 +321,14 @@ fn check_bytecode(jars: &[PathBuf], runtime: &JavaRuntime) -> Result<(), JavaErr
         }
     }
     Ok(())
+}
+
+fn jar_count(count: usize) -> String {
+    if count == 1 {
+        "1 jar".to_owned()
+    } else {
+        format!("{count} jars")
+    }
 }
 
 fn file_name(path: &Path) -> String {

@@ -27,8 +27,10 @@ pub struct Pom {
     pub packaging: String,
     /// `<modules>` entries.
     pub modules: Vec<String>,
-    /// `<properties>`.
+    /// `<properties>`, own and inherited.
     pub properties: BTreeMap<String, String>,
+    /// The POM each inherited property came from (own ones are absent).
+    pub inherited_from: BTreeMap<String, String>,
     /// `maven-compiler-plugin` configuration.
     pub compiler: CompilerConfig,
     /// `maven-jar-plugin` `<archive><manifest><mainClass>`.
@@ -42,6 +44,8 @@ pub struct Pom {
 /// `maven-compiler-plugin` `<configuration>` values, raw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompilerConfig {
+    /// The POM the configuration is written in.
+    pub origin: String,
     /// `<release>`.
     pub release: Option<String>,
     /// `<target>`.
@@ -109,7 +113,9 @@ impl Pom {
                 .map(|modules| elements(modules).filter_map(node_text).collect())
                 .unwrap_or_default(),
             properties,
+            inherited_from: BTreeMap::new(),
             compiler: CompilerConfig {
+                origin: path.to_owned(),
                 release: plugin_config("maven-compiler-plugin", &["release"]),
                 target: plugin_config("maven-compiler-plugin", &["target"]),
                 source: plugin_config("maven-compiler-plugin", &["source"]),
@@ -127,9 +133,19 @@ impl Pom {
     /// compiler settings, coordinates, plugin versions), as Maven's inheritance does.
     pub fn inherit(&mut self, parent: &Pom) {
         for (name, value) in &parent.properties {
-            self.properties
-                .entry(name.clone())
-                .or_insert_with(|| value.clone());
+            if !self.properties.contains_key(name) {
+                self.properties.insert(name.clone(), value.clone());
+                let origin = parent.property_origin(name).to_owned();
+                self.inherited_from.insert(name.clone(), origin);
+            }
+        }
+        let own_compiler = [
+            &self.compiler.release,
+            &self.compiler.target,
+            &self.compiler.source,
+        ];
+        if own_compiler.iter().all(|value| value.is_none()) {
+            self.compiler = parent.compiler.clone();
         }
         let fill = |own: &mut Option<String>, inherited: &Option<String>| {
             if own.is_none() {
@@ -138,9 +154,6 @@ impl Pom {
         };
         fill(&mut self.group_id, &parent.group_id);
         fill(&mut self.version, &parent.version);
-        fill(&mut self.compiler.release, &parent.compiler.release);
-        fill(&mut self.compiler.target, &parent.compiler.target);
-        fill(&mut self.compiler.source, &parent.compiler.source);
         fill(
             &mut self.dependency_plugin_version,
             &parent.dependency_plugin_version,
@@ -171,6 +184,13 @@ impl Pom {
             "project.version" | "pom.version" => self.version.clone(),
             _ => self.properties.get(name).cloned(),
         }
+    }
+
+    /// The POM a property is written in.
+    pub fn property_origin(&self, name: &str) -> &str {
+        self.inherited_from
+            .get(name)
+            .map_or(&self.path, String::as_str)
     }
 
     /// A property's value, interpolated. `Some(Err(raw))` when it cannot be resolved.
@@ -288,8 +308,7 @@ mod tests {
             "declared plugins win over pluginManagement"
         );
         assert_eq!(
-            pom.compiler,
-            CompilerConfig::default(),
+            pom.compiler.release, None,
             "a compiler plugin of another group is not Maven's"
         );
         assert_eq!(pom.dependency_plugin_version.as_deref(), Some("3.6.1"));
@@ -338,6 +357,8 @@ mod tests {
             module.property("maven.compiler.release"),
             Some(Ok("17".to_owned()))
         );
+        assert_eq!(module.property_origin("maven.compiler.release"), "pom.xml");
+        assert_eq!(module.property_origin("missing"), "app/pom.xml");
         assert_eq!(module.dependency_file_stem().as_deref(), Some("g.app-1"));
     }
 
