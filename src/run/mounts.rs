@@ -1,0 +1,177 @@
+//! The container's filesystem, set up by init inside the new user and mount namespaces.
+//!
+//! The run directory holds `lower` (a symlink to the cached rootfs), `upper`, `work` and
+//! `merged`. Mount options name them relatively (init works from the run directory), so no
+//! host path ever needs escaping into an option string. Then `pivot_root` and a detached old
+//! root: nothing of the host stays reachable, and every later path (proc, dev, tmp, etc) is
+//! resolved inside the image, symlinks included. Host device nodes are opened before the
+//! switch and bind-mounted through `/proc/self/fd`.
+//!
+//! `/sys` is not mounted: a user namespace may only mount sysfs for a network namespace it
+//! owns, and the run shares the host's network. `/tmp` stays the image's own (writable
+//! through the overlay), created 1777 if the image has none.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, OFlag, openat};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, pivot_root};
+
+use super::container::Launch;
+use super::report::{Failure, Step};
+
+/// Host devices a container gets (created as bind mounts: a user namespace cannot mknod).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Why the copy fallback is used instead of an overlay, for the warning.
+const OVERLAY_FALLBACK_NOTE: &str = "kiln: overlayfs is not available here; copying the root filesystem for this run";
+
+/// Build the container's root and switch into it.
+pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|error| Failure::new(Step::MakeMountsPrivate, error, "/"))?;
+    chdir(&launch.run_dir).map_err(|error| Failure::new(Step::MountRootfs, error, launch.run_dir.display().to_string()))?;
+    if launch.force_copy || mount_overlay().is_err() {
+        if !launch.force_copy {
+            eprintln!("{OVERLAY_FALLBACK_NOTE}");
+        }
+        copy_tree(Path::new("lower/."), Path::new("copy")).map_err(|error| Failure::new(Step::CopyRootfs, error, ""))?;
+        mount(Some("copy"), "merged", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|error| Failure::new(Step::MountRootfs, error, "bind"))?;
+    }
+    let devices: Vec<(&str, OwnedFd)> = DEVICES
+        .iter()
+        .filter_map(|name| {
+            let fd = openat(AT_FDCWD, format!("/dev/{name}").as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty());
+            fd.ok().map(|fd| (*name, fd))
+        })
+        .collect();
+    let switch = |error: Errno| Failure::new(Step::PivotRoot, error, "");
+    chdir("merged").map_err(switch)?;
+    // Stack the old root on the new one and detach it: no put_old directory in the image.
+    pivot_root(".", ".").map_err(switch)?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(switch)?;
+    chdir("/").map_err(switch)?;
+
+    ensure_dir("/proc", 0o555).map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>)
+        .map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
+    setup_dev(&devices).map_err(|(error, detail)| Failure::new(Step::MountDev, error, detail))?;
+    if fs::symlink_metadata("/tmp").is_err() {
+        // Best effort: an image without /tmp simply gets one.
+        let _ = fs::create_dir("/tmp").and_then(|()| fs::set_permissions("/tmp", fs::Permissions::from_mode(0o1777)));
+    }
+    if Path::new("/etc").is_dir() {
+        for (path, content) in &launch.etc_files {
+            // Best effort, as Docker: resolution and hosts from the host, the network is shared.
+            // A symlink there is replaced, not written through.
+            let _ = fs::remove_file(path);
+            let _ = fs::write(path, content);
+        }
+    }
+    // Docker creates a missing working directory; entering it is checked by the app process.
+    let _ = fs::create_dir_all(&launch.working_dir);
+    Ok(())
+}
+
+fn mount_overlay() -> nix::Result<()> {
+    let options = "lowerdir=lower,upperdir=upper,workdir=work";
+    // `userxattr` keeps overlay metadata in user.* xattrs, which an unprivileged mounter can
+    // write; kernels before 5.11 do not know the option.
+    mount(Some("overlay"), "merged", Some("overlay"), MsFlags::empty(), Some(format!("{options},userxattr").as_str()))
+        .or_else(|_| mount(Some("overlay"), "merged", Some("overlay"), MsFlags::empty(), Some(options)))
+}
+
+fn setup_dev(devices: &[(&str, OwnedFd)]) -> Result<(), (Errno, String)> {
+    ensure_dir("/dev", 0o755).map_err(io_at("/dev"))?;
+    mount(
+        Some("tmpfs"),
+        "/dev",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(at("/dev"))?;
+    for (name, fd) in devices {
+        let target = format!("/dev/{name}");
+        fs::File::create(&target).map_err(io_at(&target))?;
+        let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        mount(Some(source.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(at(&target))?;
+    }
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/ptmx", "pts/ptmx"),
+    ] {
+        symlink(target, link).map_err(io_at(link))?;
+    }
+    ensure_dir("/dev/shm", 0o1777).map_err(io_at("/dev/shm"))?;
+    mount(
+        Some("shm"),
+        "/dev/shm",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(at("/dev/shm"))?;
+    ensure_dir("/dev/pts", 0o755).map_err(io_at("/dev/pts"))?;
+    // Optional: some kernels refuse devpts in a user namespace; only pseudo-terminals need it.
+    let _ = mount(
+        Some("devpts"),
+        "/dev/pts",
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    );
+    Ok(())
+}
+
+fn at(path: &str) -> impl FnOnce(Errno) -> (Errno, String) + '_ {
+    move |error| (error, path.to_owned())
+}
+
+fn io_at(path: &str) -> impl FnOnce(io::Error) -> (Errno, String) + '_ {
+    move |error| (Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)), path.to_owned())
+}
+
+fn ensure_dir(path: &str, mode: u32) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::from(Errno::ENOTDIR)),
+        Err(_) => {
+            fs::create_dir_all(path)?;
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        }
+    }
+}
+
+/// Copy a tree (files, directories, symlinks, modes), for kernels without unprivileged
+/// overlayfs. Hard links become copies; special files are skipped.
+fn copy_tree(source: &Path, target: &Path) -> io::Result<()> {
+    let metadata = fs::symlink_metadata(source)?;
+    let file_type = metadata.file_type();
+    if file_type.is_symlink() {
+        symlink(fs::read_link(source)?, target)
+    } else if file_type.is_dir() {
+        fs::create_dir(target)?;
+        fs::set_permissions(target, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(source)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &target.join(entry.file_name()))?;
+        }
+        fs::set_permissions(target, metadata.permissions())
+    } else if file_type.is_file() {
+        fs::copy(source, target).map(drop)
+    } else {
+        Ok(())
+    }
+}
