@@ -53,7 +53,7 @@ use rootfs::ScratchDir;
 pub const ROOTFS_MODE_VAR: &str = "KILN_RUN_ROOTFS";
 
 /// One layer of the image to run, its blob in [`RunSpec::blobs`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunLayer {
     /// Digest of the (possibly compressed) blob.
     pub digest: Digest,

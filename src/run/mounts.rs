@@ -2,10 +2,10 @@
 //!
 //! The run directory holds `lower` (a symlink to the cached rootfs), `upper`, `work` and
 //! `merged`. Mount options name them relatively (init works from the run directory), so no
-//! host path ever needs escaping into an option string. Then `pivot_root` and a detached old
-//! root: nothing of the host stays reachable, and every later path (proc, dev, tmp, etc) is
-//! resolved inside the image, symlinks included. Host device nodes are opened before the
-//! switch and bind-mounted through `/proc/self/fd`.
+//! host path ever needs escaping into an option string. `/proc` and `/dev` are mounted below
+//! `merged` (their mount points must be real directories, never symlinks), then `pivot_root`
+//! and a detached old root: nothing of the host stays reachable, and every later path (tmp,
+//! etc, the working dir) is resolved inside the image, symlinks included.
 //!
 //! `/sys` is not mounted: a user namespace may only mount sysfs for a network namespace it
 //! owns, and the run shares the host's network. `/tmp` stays the image's own (writable
@@ -13,14 +13,11 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::Mode;
 use nix::unistd::{chdir, pivot_root};
 
 use super::container::Launch;
@@ -45,13 +42,14 @@ pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
         mount(Some("copy"), "merged", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|error| Failure::new(Step::MountRootfs, error, "bind"))?;
     }
-    let devices: Vec<(&str, OwnedFd)> = DEVICES
-        .iter()
-        .filter_map(|name| {
-            let fd = openat(AT_FDCWD, format!("/dev/{name}").as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty());
-            fd.ok().map(|fd| (*name, fd))
-        })
-        .collect();
+    // proc must be mounted while the host's /proc is still visible in this namespace: the
+    // kernel only lets a user namespace mount a proc that is already fully visible to it.
+    ensure_dir("merged/proc", 0o555).map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "merged/proc", Some("proc"), hardened, None::<&str>)
+        .map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
+    setup_dev("merged/dev").map_err(|(error, detail)| Failure::new(Step::MountDev, error, detail))?;
+
     let switch = |error: Errno| Failure::new(Step::PivotRoot, error, "");
     chdir("merged").map_err(switch)?;
     // Stack the old root on the new one and detach it: no put_old directory in the image.
@@ -59,11 +57,6 @@ pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
     umount2(".", MntFlags::MNT_DETACH).map_err(switch)?;
     chdir("/").map_err(switch)?;
 
-    ensure_dir("/proc", 0o555).map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
-    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>)
-        .map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
-    setup_dev(&devices).map_err(|(error, detail)| Failure::new(Step::MountDev, error, detail))?;
     if fs::symlink_metadata("/tmp").is_err() {
         // Best effort: an image without /tmp simply gets one.
         let _ = fs::create_dir("/tmp").and_then(|()| fs::set_permissions("/tmp", fs::Permissions::from_mode(0o1777)));
@@ -89,45 +82,54 @@ fn mount_overlay() -> nix::Result<()> {
         .or_else(|_| mount(Some("overlay"), "merged", Some("overlay"), MsFlags::empty(), Some(options)))
 }
 
-fn setup_dev(devices: &[(&str, OwnedFd)]) -> Result<(), (Errno, String)> {
-    ensure_dir("/dev", 0o755).map_err(io_at("/dev"))?;
+/// A tmpfs `/dev` at `dev` (a path below the new root, before the switch) with the host's
+/// harmless devices bind-mounted, the usual links, `/dev/shm` and, when allowed, `/dev/pts`.
+fn setup_dev(dev: &str) -> Result<(), (Errno, String)> {
+    ensure_dir(dev, 0o755).map_err(io_at(dev))?;
     mount(
         Some("tmpfs"),
-        "/dev",
+        dev,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )
-    .map_err(at("/dev"))?;
-    for (name, fd) in devices {
-        let target = format!("/dev/{name}");
+    .map_err(at(dev))?;
+    for name in DEVICES {
+        let source = format!("/dev/{name}");
+        if fs::metadata(&source).is_err() {
+            continue;
+        }
+        let target = format!("{dev}/{name}");
         fs::File::create(&target).map_err(io_at(&target))?;
-        let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        mount(Some(source.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(at(&target))?;
+        mount(Some(source.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(at(&target))?;
     }
     for (link, target) in [
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
-        ("/dev/ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
     ] {
-        symlink(target, link).map_err(io_at(link))?;
+        let link = format!("{dev}/{link}");
+        symlink(target, &link).map_err(io_at(&link))?;
     }
-    ensure_dir("/dev/shm", 0o1777).map_err(io_at("/dev/shm"))?;
+    let shm = format!("{dev}/shm");
+    ensure_dir(&shm, 0o1777).map_err(io_at(&shm))?;
     mount(
         Some("shm"),
-        "/dev/shm",
+        shm.as_str(),
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=1777,size=65536k"),
     )
-    .map_err(at("/dev/shm"))?;
-    ensure_dir("/dev/pts", 0o755).map_err(io_at("/dev/pts"))?;
+    .map_err(at(&shm))?;
+    let pts = format!("{dev}/pts");
+    ensure_dir(&pts, 0o755).map_err(io_at(&pts))?;
     // Optional: some kernels refuse devpts in a user namespace; only pseudo-terminals need it.
     let _ = mount(
         Some("devpts"),
-        "/dev/pts",
+        pts.as_str(),
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
@@ -143,6 +145,8 @@ fn io_at(path: &str) -> impl FnOnce(io::Error) -> (Errno, String) + '_ {
     move |error| (Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)), path.to_owned())
 }
 
+/// Make sure `path` is a directory; a symlink there is refused (mount targets are resolved
+/// on the host before the switch, where a link could point anywhere).
 fn ensure_dir(path: &str, mode: u32) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(metadata) if metadata.is_dir() => Ok(()),
