@@ -19,7 +19,10 @@ pub enum RunCommand {
     /// command in an image whose Entrypoint is its default process.
     Replace(Vec<String>),
     /// The CNB process type's launcher `/cnb/process/<type>`, followed by `args`.
-    Process { process_type: String, args: Vec<String> },
+    Process {
+        process_type: String,
+        args: Vec<String>,
+    },
 }
 
 /// Resolve the argv for `command` against the image config's Entrypoint and Cmd.
@@ -83,12 +86,18 @@ mod tests {
         let entrypoint = strings(&["/cnb/process/web"]);
         let cmd = strings(&["--port", "80"]);
         let resolve = |command: RunCommand| argv(&command, &entrypoint, &cmd, &root);
-        assert_eq!(resolve(RunCommand::Image).unwrap(), strings(&["/cnb/process/web", "--port", "80"]));
+        assert_eq!(
+            resolve(RunCommand::Image).unwrap(),
+            strings(&["/cnb/process/web", "--port", "80"])
+        );
         assert_eq!(
             resolve(RunCommand::ImageWithArgs(strings(&["x"]))).unwrap(),
             strings(&["/cnb/process/web", "x"])
         );
-        assert_eq!(resolve(RunCommand::Replace(strings(&["id", "-u"]))).unwrap(), strings(&["id", "-u"]));
+        assert_eq!(
+            resolve(RunCommand::Replace(strings(&["id", "-u"]))).unwrap(),
+            strings(&["id", "-u"])
+        );
         let web = RunCommand::Process {
             process_type: "web".to_owned(),
             args: strings(&["a"]),
@@ -106,7 +115,13 @@ mod tests {
             process_type: "../../bin/sh".to_owned(),
             args: vec![],
         };
-        assert!(matches!(resolve(escape), Err(RunError::InvalidProcessType { .. })));
-        assert!(matches!(argv(&RunCommand::Image, &[], &[], &root), Err(RunError::NoCommand)));
+        assert!(matches!(
+            resolve(escape),
+            Err(RunError::InvalidProcessType { .. })
+        ));
+        assert!(matches!(
+            argv(&RunCommand::Image, &[], &[], &root),
+            Err(RunError::NoCommand)
+        ));
     }
 }

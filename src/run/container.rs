@@ -193,7 +193,9 @@ fn creator(launch: &Launch, report: OwnedFd, ready: OwnedFd, go: OwnedFd) -> i32
         Err(error) => return fail(&report, Failure::new(Step::Fork, error, "init")),
     };
     drop(report);
-    supervisor.supervise(init_pid, false).unwrap_or(EXIT_RUNNER_FAILED)
+    supervisor
+        .supervise(init_pid, false)
+        .unwrap_or(EXIT_RUNNER_FAILED)
 }
 
 fn init(launch: &Launch, report: OwnedFd) -> i32 {
@@ -211,7 +213,9 @@ fn init(launch: &Launch, report: OwnedFd) -> i32 {
         Err(error) => return fail(&report, Failure::new(Step::Fork, error, "app")),
     };
     drop(report);
-    supervisor.supervise(app_pid, true).unwrap_or(EXIT_RUNNER_FAILED)
+    supervisor
+        .supervise(app_pid, true)
+        .unwrap_or(EXIT_RUNNER_FAILED)
 }
 
 fn app(launch: &Launch, report: OwnedFd) -> i32 {
@@ -221,7 +225,10 @@ fn app(launch: &Launch, report: OwnedFd) -> i32 {
         let _ = setgroups(&[]);
     }
     if let Err(error) = chdir(launch.working_dir.as_str()) {
-        return fail(&report, Failure::new(Step::WorkingDir, error, launch.working_dir.clone()));
+        return fail(
+            &report,
+            Failure::new(Step::WorkingDir, error, launch.working_dir.clone()),
+        );
     }
     // Only stdio goes to the app; our report pipe closes on exec like every other descriptor.
     let _ = sys::cloexec_from(3);

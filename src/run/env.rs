@@ -8,7 +8,8 @@ use std::path::Path;
 use super::error::RunError;
 
 /// `PATH` when the image sets none (the one Docker and runc use).
-pub(super) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Parse an env file.
 pub fn parse_env_file(path: &Path) -> Result<Vec<(String, String)>, RunError> {
@@ -35,7 +36,9 @@ pub fn parse_env_file(path: &Path) -> Result<Vec<(String, String)>, RunError> {
 /// Parse one `-e` value: `NAME=VALUE`, or `NAME` to copy the caller's value (nothing when the
 /// caller has none).
 pub fn parse_env_assignment(text: &str) -> Result<Option<(String, String)>, RunError> {
-    let invalid = || RunError::InvalidEnvAssignment { text: text.to_owned() };
+    let invalid = || RunError::InvalidEnvAssignment {
+        text: text.to_owned(),
+    };
     let (name, value) = match text.split_once('=') {
         Some((name, value)) => (name, Some(value.to_owned())),
         None => (text.trim_end(), None),
@@ -51,12 +54,17 @@ pub fn parse_env_assignment(text: &str) -> Result<Option<(String, String)>, RunE
 }
 
 /// The final `NAME=VALUE` list: image env in its order, overrides replacing or appending.
-pub(super) fn merge(image_env: &[String], overrides: &[(String, String)], home: &str) -> Vec<String> {
+pub(super) fn merge(
+    image_env: &[String],
+    overrides: &[(String, String)],
+    home: &str,
+) -> Vec<String> {
     let mut merged: Vec<(String, String)> = Vec::new();
-    let mut set = |name: &str, value: &str| match merged.iter_mut().find(|(existing, _)| existing == name) {
-        Some(slot) => slot.1 = value.to_owned(),
-        None => merged.push((name.to_owned(), value.to_owned())),
-    };
+    let mut set =
+        |name: &str, value: &str| match merged.iter_mut().find(|(existing, _)| existing == name) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => merged.push((name.to_owned(), value.to_owned())),
+        };
     for entry in image_env {
         let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
         set(name, value);
@@ -70,7 +78,10 @@ pub(super) fn merge(image_env: &[String], overrides: &[(String, String)], home: 
     if !merged.iter().any(|(name, _)| name == "HOME") {
         merged.push(("HOME".to_owned(), home.to_owned()));
     }
-    merged.into_iter().map(|(name, value)| format!("{name}={value}")).collect()
+    merged
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -115,10 +126,19 @@ mod tests {
     #[test]
     fn overrides_replace_image_env_and_defaults_fill_in() {
         let image = vec!["PORT=8080".to_owned(), "LANG=C.UTF-8".to_owned()];
-        let merged = merge(&image, &[("PORT".to_owned(), "9090".to_owned())], "/home/cnb");
+        let merged = merge(
+            &image,
+            &[("PORT".to_owned(), "9090".to_owned())],
+            "/home/cnb",
+        );
         assert_eq!(
             merged,
-            ["PORT=9090", "LANG=C.UTF-8", &format!("PATH={DEFAULT_PATH}"), "HOME=/home/cnb"]
+            [
+                "PORT=9090",
+                "LANG=C.UTF-8",
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOME=/home/cnb"
+            ]
         );
     }
 }

@@ -101,7 +101,11 @@ pub enum RunError {
         source: io::Error,
     },
     #[error("{path}:{line}: `{text}` is not a variable name or assignment")]
-    InvalidEnvFileLine { path: PathBuf, line: usize, text: String },
+    InvalidEnvFileLine {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
     #[error("`{text}` is not a variable assignment (expected NAME=VALUE or NAME)")]
     InvalidEnvAssignment { text: String },
     #[error("cannot create a user namespace: {blocker}")]

@@ -47,7 +47,11 @@ pub(super) struct IdMaps {
 
 /// The maps putting `caller` at `image` and, when given, the other ids of `0..count` onto
 /// the subordinate range.
-pub(super) fn ranges(image: u32, caller: u32, subordinate: Option<SubordinateRange>) -> Vec<IdRange> {
+pub(super) fn ranges(
+    image: u32,
+    caller: u32,
+    subordinate: Option<SubordinateRange>,
+) -> Vec<IdRange> {
     let mut ranges = vec![IdRange {
         inside: image,
         outside: caller,
@@ -84,7 +88,8 @@ impl IdMaps {
             .ok()
             .flatten()
             .map(|user| user.name);
-        let helpers_present = privileged || (find_tool("newuidmap").is_some() && find_tool("newgidmap").is_some());
+        let helpers_present =
+            privileged || (find_tool("newuidmap").is_some() && find_tool("newgidmap").is_some());
         let sub_uids = read_subordinate(Path::new("/etc/subuid"), user_name.as_deref(), caller_uid);
         let sub_gids = read_subordinate(Path::new("/etc/subgid"), user_name.as_deref(), caller_uid);
         let (sub_uid, sub_gid) = match (sub_uids, sub_gids) {
@@ -136,7 +141,11 @@ fn run_helper(tool: &'static str, pid: Pid, ranges: &[IdRange]) -> Result<(), Ru
     let mut command = Command::new(find_tool(tool).unwrap_or_else(|| PathBuf::from(tool)));
     command.arg(pid.to_string());
     for range in ranges {
-        command.args([range.inside.to_string(), range.outside.to_string(), range.count.to_string()]);
+        command.args([
+            range.inside.to_string(),
+            range.outside.to_string(),
+            range.count.to_string(),
+        ]);
     }
     let output = command.output().map_err(|error| RunError::IdMapTool {
         tool,
@@ -147,7 +156,11 @@ fn run_helper(tool: &'static str, pid: Pid, ranges: &[IdRange]) -> Result<(), Ru
     }
     Err(RunError::IdMapTool {
         tool,
-        detail: format!("{}: {}", output.status, String::from_utf8_lossy(&output.stderr).trim()),
+        detail: format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
     })
 }
 
@@ -164,7 +177,11 @@ fn read_subordinate(path: &Path, user_name: Option<&str>, uid: u32) -> Option<Su
     parse_subordinate(&fs::read_to_string(path).ok()?, user_name, uid)
 }
 
-pub(super) fn parse_subordinate(text: &str, user_name: Option<&str>, uid: u32) -> Option<SubordinateRange> {
+pub(super) fn parse_subordinate(
+    text: &str,
+    user_name: Option<&str>,
+    uid: u32,
+) -> Option<SubordinateRange> {
     let uid_text = uid.to_string();
     text.lines().find_map(|line| {
         let mut fields = line.trim().split(':');
@@ -181,6 +198,8 @@ pub(super) fn parse_subordinate(text: &str, user_name: Option<&str>, uid: u32) -
 /// Why the kernel refused a user namespace, as far as can be told from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsernsBlocker {
+    /// kiln itself runs in a user namespace that does not map its uid (nesting is refused).
+    UnmappedCaller,
     /// Debian/Ubuntu kernels' `kernel.unprivileged_userns_clone` is 0.
     UnprivilegedCloneDisabled,
     /// `user.max_user_namespaces` is 0, or its limit is reached.
@@ -195,9 +214,19 @@ impl UsernsBlocker {
     /// Look at the sysctls that can forbid user namespaces, given the unshare error.
     pub(super) fn diagnose(error: &io::Error) -> Self {
         let sysctl = |name: &str| -> Option<u64> {
-            fs::read_to_string(Path::new("/proc/sys").join(name)).ok()?.trim().parse().ok()
+            fs::read_to_string(Path::new("/proc/sys").join(name))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
         };
-        if error.raw_os_error() == Some(libc::ENOSPC) || sysctl("user/max_user_namespaces") == Some(0) {
+        let own_map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        if error.raw_os_error() == Some(libc::EPERM) && own_map.trim().is_empty() {
+            return Self::UnmappedCaller;
+        }
+        if error.raw_os_error() == Some(libc::ENOSPC)
+            || sysctl("user/max_user_namespaces") == Some(0)
+        {
             return Self::MaxUserNamespaces {
                 limit: sysctl("user/max_user_namespaces").unwrap_or(0),
             };
@@ -214,18 +243,25 @@ impl UsernsBlocker {
     /// What to change.
     pub(super) fn remedy(&self) -> String {
         match self {
+            Self::UnmappedCaller => "run kiln outside that namespace, or map your uid in it \
+                 (e.g. `unshare --map-current-user`)"
+                .to_owned(),
             Self::UnprivilegedCloneDisabled => {
                 "enable them as root: `sysctl -w kernel.unprivileged_userns_clone=1`".to_owned()
             }
             Self::MaxUserNamespaces { .. } => {
                 "raise the limit as root: `sysctl -w user.max_user_namespaces=15000`".to_owned()
             }
-            Self::AppArmorRestriction => "allow them as root: `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` \
+            Self::AppArmorRestriction => {
+                "allow them as root: `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` \
                  (or give kiln an AppArmor profile with `userns`)"
-                .to_owned(),
-            Self::Seccomp => "inside a container, its seccomp profile must allow unshare(CLONE_NEWUSER) \
+                    .to_owned()
+            }
+            Self::Seccomp => {
+                "inside a container, its seccomp profile must allow unshare(CLONE_NEWUSER) \
                  (e.g. `docker run --security-opt seccomp=unconfined`)"
-                .to_owned(),
+                    .to_owned()
+            }
         }
     }
 }
@@ -233,10 +269,19 @@ impl UsernsBlocker {
 impl fmt::Display for UsernsBlocker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::UnmappedCaller => {
+                f.write_str("kiln's own uid is not mapped in the user namespace it runs in")
+            }
             Self::UnprivilegedCloneDisabled => f.write_str("kernel.unprivileged_userns_clone is 0"),
-            Self::MaxUserNamespaces { limit } => write!(f, "user.max_user_namespaces ({limit}) is exhausted"),
-            Self::AppArmorRestriction => f.write_str("kernel.apparmor_restrict_unprivileged_userns is 1"),
-            Self::Seccomp => f.write_str("the kernel refused (no sysctl forbids it: likely a seccomp filter)"),
+            Self::MaxUserNamespaces { limit } => {
+                write!(f, "user.max_user_namespaces ({limit}) is exhausted")
+            }
+            Self::AppArmorRestriction => {
+                f.write_str("kernel.apparmor_restrict_unprivileged_userns is 1")
+            }
+            Self::Seccomp => {
+                f.write_str("the kernel refused (no sysctl forbids it: likely a seccomp filter)")
+            }
         }
     }
 }
@@ -299,7 +344,10 @@ mod tests {
                 count: 65536
             })
         );
-        assert_eq!(parse_subordinate(text, Some("bob"), 1001).map(|r| r.start), Some(200_000));
+        assert_eq!(
+            parse_subordinate(text, Some("bob"), 1001).map(|r| r.start),
+            Some(200_000)
+        );
         assert_eq!(parse_subordinate(text, Some("carol"), 1002), None);
     }
 }

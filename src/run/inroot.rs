@@ -19,7 +19,7 @@ use std::path::Path;
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, readlinkat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fchmodat, FchmodatFlags, fstatat, mkdirat};
+use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag, fchmodat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 /// How many symlinks one resolution may follow, as Linux allows (`MAXSYMLINKS`).
@@ -46,7 +46,12 @@ pub(super) enum Missing {
 impl Root {
     /// Open `path` as a root.
     pub(super) fn open(path: &Path) -> io::Result<Self> {
-        let fd = openat(AT_FDCWD, path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = openat(
+            AT_FDCWD,
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Self { fd })
     }
 
@@ -114,11 +119,20 @@ impl Root {
         let mut target = name.clone();
         for _ in 0..MAX_SYMLINKS {
             let dir = self.dir(&queue, Missing::Fail)?;
-            match openat(&dir, target.as_os_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+            match openat(
+                &dir,
+                target.as_os_str(),
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
                 Ok(fd) => return Ok(std::fs::File::from(fd)),
                 Err(Errno::ELOOP) => {
                     let link = readlinkat(&dir, target.as_os_str())?;
-                    let mut next = if link.as_bytes().starts_with(b"/") { Vec::new() } else { queue };
+                    let mut next = if link.as_bytes().starts_with(b"/") {
+                        Vec::new()
+                    } else {
+                        queue
+                    };
                     next.extend(split_components(link.as_bytes()));
                     let Some(last) = next.pop() else {
                         return Err(Errno::EISDIR.into());
@@ -154,7 +168,12 @@ impl Root {
         let Ok(dir) = self.dir(components, Missing::Fail) else {
             return Vec::new();
         };
-        let Ok(dir) = openat(&dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) else {
+        let Ok(dir) = openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
             return Vec::new();
         };
         let Ok(mut dir) = Dir::from_fd(dir) else {
@@ -180,7 +199,12 @@ pub(super) fn split_components(path: &[u8]) -> Vec<OsString> {
 }
 
 fn open_nofollow(dir: impl AsFd, name: &OsStr) -> nix::Result<OwnedFd> {
-    openat(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+    openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// The file type bits of a stat result.
@@ -208,7 +232,12 @@ pub(super) fn remove_at(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
         return unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(Into::into);
     }
     if stat.st_mode & 0o700 != 0o700 {
-        fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(0o700), FchmodatFlags::FollowSymlink)?;
+        fchmodat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(0o700),
+            FchmodatFlags::FollowSymlink,
+        )?;
     }
     let child = openat(
         dir.as_fd(),
@@ -247,7 +276,12 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Errno::EINVAL.into());
     };
-    let parent = openat(AT_FDCWD, parent, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let parent = openat(
+        AT_FDCWD,
+        parent,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     remove_at(&parent, name)
 }
 
@@ -271,7 +305,10 @@ mod tests {
         drop(created);
         root.dir(&parts("up/y"), Missing::Create).unwrap();
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-        let inside = root_dir.path().join(outside.path().strip_prefix("/").unwrap()).join("x");
+        let inside = root_dir
+            .path()
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("x");
         assert!(inside.is_dir());
         assert!(root_dir.path().join("y").is_dir());
     }
@@ -293,7 +330,8 @@ mod tests {
         std::fs::write(root_dir.path().join("etc/real"), b"inside").unwrap();
         symlink("/etc/real", root_dir.path().join("etc/passwd")).unwrap();
         let root = Root::open(root_dir.path()).unwrap();
-        let content = std::io::read_to_string(root.open_file(&parts("etc/passwd")).unwrap()).unwrap();
+        let content =
+            std::io::read_to_string(root.open_file(&parts("etc/passwd")).unwrap()).unwrap();
         assert_eq!(content, "inside");
         assert!(root.exists(&parts("/etc/passwd")));
         assert!(!root.exists(&parts("/etc/shadow")));
@@ -305,8 +343,16 @@ mod tests {
         let tree = dir.path().join("tree");
         std::fs::create_dir_all(tree.join("locked/inner")).unwrap();
         std::fs::write(tree.join("locked/inner/file"), b"x").unwrap();
-        std::fs::set_permissions(tree.join("locked/inner"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-        std::fs::set_permissions(tree.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        std::fs::set_permissions(
+            tree.join("locked/inner"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            tree.join("locked"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o555),
+        )
+        .unwrap();
         remove_tree(&tree).unwrap();
         assert!(!tree.exists());
         remove_tree(&tree).unwrap();

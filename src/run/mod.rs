@@ -175,9 +175,11 @@ fn prepare_launch(spec: &RunSpec, rootfs: &Path, run_dir: &Path) -> Result<Launc
 fn c_strings(what: &'static str, values: Vec<String>) -> Result<Vec<CString>, RunError> {
     values
         .into_iter()
-        .map(|value| CString::new(value).map_err(|error| RunError::NulByte {
-            what,
-            value: String::from_utf8_lossy(&error.into_vec()).into_owned(),
-        }))
+        .map(|value| {
+            CString::new(value).map_err(|error| RunError::NulByte {
+                what,
+                value: String::from_utf8_lossy(&error.into_vec()).into_owned(),
+            })
+        })
         .collect()
 }

@@ -27,28 +27,56 @@ use super::report::{Failure, Step};
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Why the copy fallback is used instead of an overlay, for the warning.
-const OVERLAY_FALLBACK_NOTE: &str = "kiln: overlayfs is not available here; copying the root filesystem for this run";
+const OVERLAY_FALLBACK_NOTE: &str =
+    "kiln: overlayfs is not available here; copying the root filesystem for this run";
 
 /// Build the container's root and switch into it.
 pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|error| Failure::new(Step::MakeMountsPrivate, error, "/"))?;
-    chdir(&launch.run_dir).map_err(|error| Failure::new(Step::MountRootfs, error, launch.run_dir.display().to_string()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|error| Failure::new(Step::MakeMountsPrivate, error, "/"))?;
+    chdir(&launch.run_dir).map_err(|error| {
+        Failure::new(
+            Step::MountRootfs,
+            error,
+            launch.run_dir.display().to_string(),
+        )
+    })?;
     if launch.force_copy || mount_overlay().is_err() {
         if !launch.force_copy {
             eprintln!("{OVERLAY_FALLBACK_NOTE}");
         }
-        copy_tree(Path::new("lower/."), Path::new("copy")).map_err(|error| Failure::new(Step::CopyRootfs, error, ""))?;
-        mount(Some("copy"), "merged", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|error| Failure::new(Step::MountRootfs, error, "bind"))?;
+        copy_tree(Path::new("lower/."), Path::new("copy"))
+            .map_err(|error| Failure::new(Step::CopyRootfs, error, ""))?;
+        mount(
+            Some("copy"),
+            "merged",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|error| Failure::new(Step::MountRootfs, error, "bind"))?;
     }
     // proc must be mounted while the host's /proc is still visible in this namespace: the
     // kernel only lets a user namespace mount a proc that is already fully visible to it.
-    ensure_dir("merged/proc", 0o555).map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
-    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "merged/proc", Some("proc"), hardened, None::<&str>)
+    ensure_dir("merged/proc", 0o555)
         .map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
-    setup_dev("merged/dev").map_err(|(error, detail)| Failure::new(Step::MountDev, error, detail))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("proc"),
+        "merged/proc",
+        Some("proc"),
+        hardened,
+        None::<&str>,
+    )
+    .map_err(|error| Failure::new(Step::MountProc, error, "/proc"))?;
+    setup_dev("merged/dev")
+        .map_err(|(error, detail)| Failure::new(Step::MountDev, error, detail))?;
 
     let switch = |error: Errno| Failure::new(Step::PivotRoot, error, "");
     chdir("merged").map_err(switch)?;
@@ -59,7 +87,8 @@ pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
 
     if fs::symlink_metadata("/tmp").is_err() {
         // Best effort: an image without /tmp simply gets one.
-        let _ = fs::create_dir("/tmp").and_then(|()| fs::set_permissions("/tmp", fs::Permissions::from_mode(0o1777)));
+        let _ = fs::create_dir("/tmp")
+            .and_then(|()| fs::set_permissions("/tmp", fs::Permissions::from_mode(0o1777)));
     }
     if Path::new("/etc").is_dir() {
         for (path, content) in &launch.etc_files {
@@ -78,8 +107,22 @@ fn mount_overlay() -> nix::Result<()> {
     let options = "lowerdir=lower,upperdir=upper,workdir=work";
     // `userxattr` keeps overlay metadata in user.* xattrs, which an unprivileged mounter can
     // write; kernels before 5.11 do not know the option.
-    mount(Some("overlay"), "merged", Some("overlay"), MsFlags::empty(), Some(format!("{options},userxattr").as_str()))
-        .or_else(|_| mount(Some("overlay"), "merged", Some("overlay"), MsFlags::empty(), Some(options)))
+    mount(
+        Some("overlay"),
+        "merged",
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(format!("{options},userxattr").as_str()),
+    )
+    .or_else(|_| {
+        mount(
+            Some("overlay"),
+            "merged",
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options),
+        )
+    })
 }
 
 /// A tmpfs `/dev` at `dev` (a path below the new root, before the switch) with the host's
@@ -101,8 +144,14 @@ fn setup_dev(dev: &str) -> Result<(), (Errno, String)> {
         }
         let target = format!("{dev}/{name}");
         fs::File::create(&target).map_err(io_at(&target))?;
-        mount(Some(source.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(at(&target))?;
+        mount(
+            Some(source.as_str()),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(at(&target))?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -142,7 +191,12 @@ fn at(path: &str) -> impl FnOnce(Errno) -> (Errno, String) + '_ {
 }
 
 fn io_at(path: &str) -> impl FnOnce(io::Error) -> (Errno, String) + '_ {
-    move |error| (Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)), path.to_owned())
+    move |error| {
+        (
+            Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)),
+            path.to_owned(),
+        )
+    }
 }
 
 /// Make sure `path` is a directory; a symlink there is refused (mount targets are resolved

@@ -89,7 +89,9 @@ impl Failure {
     /// Decode a record; `None` for garbage.
     pub(super) fn decode(record: &[u8]) -> Option<Self> {
         let (&step, rest) = record.split_first()?;
-        let step = Step::ALL.into_iter().find(|candidate| *candidate as u8 == step)?;
+        let step = Step::ALL
+            .into_iter()
+            .find(|candidate| *candidate as u8 == step)?;
         let errno = i32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
         Some(Self {
             step,

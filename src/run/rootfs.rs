@@ -55,7 +55,11 @@ impl Drop for ScratchDir {
 }
 
 /// The cached rootfs of `layers`, unpacking it first when absent.
-pub(super) fn ensure(cache: &Cache, layers: &[RunLayer], blobs: &BlobStore) -> Result<PathBuf, RunError> {
+pub(super) fn ensure(
+    cache: &Cache,
+    layers: &[RunLayer],
+    blobs: &BlobStore,
+) -> Result<PathBuf, RunError> {
     let key = rootfs_key(layers);
     let target = cache.dir(Bucket::Rootfs).join(&key);
     if target.is_dir() {
@@ -78,8 +82,11 @@ pub(super) fn ensure(cache: &Cache, layers: &[RunLayer], blobs: &BlobStore) -> R
         move |source| RunError::StoreRootfs { path, source }
     };
     fs_err::create_dir(&staging).map_err(store_error(&staging))?;
-    fs_err::set_permissions(&staging, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .map_err(store_error(&staging))?;
+    fs_err::set_permissions(
+        &staging,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(store_error(&staging))?;
     let root = Root::open(&staging).map_err(store_error(&staging))?;
     let mut unpacker = Unpacker::new(&root);
     for layer in layers {

@@ -83,7 +83,9 @@ pub(super) struct Forwarder {
 impl Forwarder {
     pub(super) fn install() -> io::Result<Self> {
         let pipe = SignalPipe::open()?;
-        let mut installed = INSTALLED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut installed = INSTALLED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if installed.0 == 0 {
             for signal in FORWARDED {
                 let previous = sys::install_reporting_handler(signal)?;
@@ -104,7 +106,9 @@ impl Forwarder {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         sys::unregister_signal_pipe(self.pipe.slot);
-        let mut installed = INSTALLED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut installed = INSTALLED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         installed.0 -= 1;
         if installed.0 == 0 {
             for (signal, previous) in installed.1.drain(..) {
@@ -166,13 +170,21 @@ impl ChildSupervisor {
 /// Just before `execve`: default dispositions (an ignored signal would stay ignored in the
 /// app; Rust ignores SIGPIPE) and nothing blocked.
 pub(super) fn reset_for_exec() {
-    for signal in FORWARDED.into_iter().chain([Signal::SIGCHLD, Signal::SIGPIPE]) {
+    for signal in FORWARDED
+        .into_iter()
+        .chain([Signal::SIGCHLD, Signal::SIGPIPE])
+    {
         let _ = sys::set_default_action(signal);
     }
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
-fn supervise(pipe: &SignalPipe, child: Pid, reap_all: bool, pidfd: Option<&OwnedFd>) -> io::Result<i32> {
+fn supervise(
+    pipe: &SignalPipe,
+    child: Pid,
+    reap_all: bool,
+    pidfd: Option<&OwnedFd>,
+) -> io::Result<i32> {
     loop {
         if let Some(code) = reap(child, reap_all)? {
             return Ok(code);
@@ -202,7 +214,9 @@ fn reap(child: Pid, reap_all: bool) -> io::Result<Option<i32>> {
     loop {
         match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => return Ok(Some(code)),
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => return Ok(Some(128 + signal as i32)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                return Ok(Some(128 + signal as i32));
+            }
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(error) => return Err(error.into()),

@@ -48,9 +48,10 @@ static SIGNAL_PIPES: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 
 /// Record one more self-pipe; returns its slot, or `None` when all are taken.
 pub(super) fn register_signal_pipe(fd: RawFd) -> Option<usize> {
-    SIGNAL_PIPES
-        .iter()
-        .position(|slot| slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst).is_ok())
+    SIGNAL_PIPES.iter().position(|slot| {
+        slot.compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
 }
 
 /// Stop reporting into the pipe of `slot`.
@@ -124,7 +125,14 @@ pub(super) fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
 /// Mark every descriptor from `first` up as close-on-exec, so the app inherits only stdio.
 pub(super) fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments; it only changes descriptor flags.
-    let result = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if result < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -134,7 +142,11 @@ pub(super) fn cloexec_from(first: u32) -> io::Result<()> {
 /// Close every descriptor from 3 up except `keep` (in a freshly forked child, whose copies of
 /// the parent's descriptor-owning values are never dropped).
 pub(super) fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
-    let mut keep: Vec<u32> = keep.iter().filter_map(|fd| u32::try_from(*fd).ok()).filter(|fd| *fd >= 3).collect();
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|fd| u32::try_from(*fd).ok())
+        .filter(|fd| *fd >= 3)
+        .collect();
     keep.sort_unstable();
     let mut first = 3u32;
     for fd in keep.into_iter().chain([u32::MAX]) {

@@ -15,7 +15,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, futimens, mkdirat, utimensat};
+use nix::sys::stat::{
+    FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, futimens, mkdirat, utimensat,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{linkat, mkfifoat, symlinkat};
 
@@ -75,23 +77,34 @@ impl<'root> Unpacker<'root> {
     }
 
     /// Read the layer blob, apply its entries and check its diff_id.
-    pub(super) fn apply_layer(&mut self, layer: &RunLayer, blobs: &BlobStore) -> Result<(), RunError> {
+    pub(super) fn apply_layer(
+        &mut self,
+        layer: &RunLayer,
+        blobs: &BlobStore,
+    ) -> Result<(), RunError> {
         let compression =
-            LayerCompression::from_media_type(&layer.media_type).ok_or_else(|| RunError::UnsupportedLayerMediaType {
-                digest: layer.digest.clone(),
-                media_type: layer.media_type.clone(),
+            LayerCompression::from_media_type(&layer.media_type).ok_or_else(|| {
+                RunError::UnsupportedLayerMediaType {
+                    digest: layer.digest.clone(),
+                    media_type: layer.media_type.clone(),
+                }
             })?;
-        let blob = blobs.open_verified(&layer.digest, None).map_err(|source| RunError::OpenLayer {
-            digest: layer.digest.clone(),
-            source,
-        })?;
+        let blob =
+            blobs
+                .open_verified(&layer.digest, None)
+                .map_err(|source| RunError::OpenLayer {
+                    digest: layer.digest.clone(),
+                    source,
+                })?;
         let read_error = |source| RunError::ReadLayer {
             digest: layer.digest.clone(),
             source,
         };
         let decompressed: Box<dyn Read> = match compression {
             LayerCompression::None => Box::new(blob),
-            LayerCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob))),
+            LayerCompression::Gzip => {
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob)))
+            }
             LayerCompression::Zstd => Box::new(zstd::Decoder::new(blob).map_err(read_error)?),
         };
         let mut tar_stream = HashingReader::new(decompressed);
@@ -118,23 +131,28 @@ impl<'root> Unpacker<'root> {
 
     /// Set the modes withheld while unpacking, deepest first so parents stay enterable.
     pub(super) fn finish(mut self) -> Result<(), RunError> {
-        self.restricted_dirs.sort_by_key(|(components, _)| std::cmp::Reverse(components.len()));
+        self.restricted_dirs
+            .sort_by_key(|(components, _)| std::cmp::Reverse(components.len()));
         for (components, mode) in &self.restricted_dirs {
             let Some((name, parents)) = components.split_last() else {
                 continue;
             };
             let result = self.root.dir(parents, Missing::Fail).and_then(|parent| {
                 match lstat_at(&parent, name)? {
-                    Some(stat) if file_type(&stat) == SFlag::S_IFDIR => {
-                        fchmodat(&parent, name.as_os_str(), Mode::from_bits_truncate(*mode), FchmodatFlags::FollowSymlink)
-                            .map_err(io::Error::from)
-                    }
+                    Some(stat) if file_type(&stat) == SFlag::S_IFDIR => fchmodat(
+                        &parent,
+                        name.as_os_str(),
+                        Mode::from_bits_truncate(*mode),
+                        FchmodatFlags::FollowSymlink,
+                    )
+                    .map_err(io::Error::from),
                     _ => Ok(()),
                 }
             });
             match result {
                 Ok(()) => {}
-                Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {}
+                Err(error)
+                    if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {}
                 Err(source) => {
                     return Err(RunError::WriteRootfs {
                         path: display(components),
@@ -171,7 +189,8 @@ impl<'root> Unpacker<'root> {
             let mut target = parents.to_vec();
             target.push(OsStr::from_bytes(hidden).to_os_string());
             if !written.contains(&target) {
-                self.whiteout(parents, OsStr::from_bytes(hidden)).map_err(write_error)?;
+                self.whiteout(parents, OsStr::from_bytes(hidden))
+                    .map_err(write_error)?;
             }
             return Ok(());
         }
@@ -180,19 +199,31 @@ impl<'root> Unpacker<'root> {
         let mtime = header.mtime().unwrap_or(0);
         let kind = header.entry_type();
         let link_name = entry.link_name_bytes().map(|name| name.into_owned());
-        let parent = self.root.dir(parents, Missing::Create).map_err(write_error)?;
+        let parent = self
+            .root
+            .dir(parents, Missing::Create)
+            .map_err(write_error)?;
         match kind {
-            tar::EntryType::Directory => self.create_dir(&parent, name, &components, mode).map_err(write_error)?,
+            tar::EntryType::Directory => self
+                .create_dir(&parent, name, &components, mode)
+                .map_err(write_error)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 create_file(&parent, name, entry, mode, mtime).map_err(write_error)?
             }
             tar::EntryType::Symlink => {
                 let target = link_name.unwrap_or_default();
                 replace_existing(&parent, name, false).map_err(write_error)?;
-                symlinkat(OsStr::from_bytes(&target), &parent, name.as_os_str()).map_err(|e| write_error(e.into()))?;
+                symlinkat(OsStr::from_bytes(&target), &parent, name.as_os_str())
+                    .map_err(|e| write_error(e.into()))?;
                 let time = TimeSpec::new(mtime as i64, 0);
                 // Some filesystems refuse symlink times; they do not matter for running.
-                let _ = utimensat(&parent, name.as_os_str(), &time, &time, UtimensatFlags::NoFollowSymlink);
+                let _ = utimensat(
+                    &parent,
+                    name.as_os_str(),
+                    &time,
+                    &time,
+                    UtimensatFlags::NoFollowSymlink,
+                );
             }
             tar::EntryType::Link => {
                 let target = link_name.unwrap_or_default();
@@ -200,9 +231,15 @@ impl<'root> Unpacker<'root> {
             }
             tar::EntryType::Fifo => {
                 replace_existing(&parent, name, false).map_err(write_error)?;
-                mkfifoat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o600)).map_err(|e| write_error(e.into()))?;
-                fchmodat(&parent, name.as_os_str(), Mode::from_bits_truncate(mode), FchmodatFlags::FollowSymlink)
+                mkfifoat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o600))
                     .map_err(|e| write_error(e.into()))?;
+                fchmodat(
+                    &parent,
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(mode),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|e| write_error(e.into()))?;
             }
             // Device nodes cannot be created unprivileged and have no business in an app image;
             // the runner provides its own minimal /dev.
@@ -212,14 +249,25 @@ impl<'root> Unpacker<'root> {
         Ok(())
     }
 
-    fn create_dir(&mut self, parent: &OwnedFd, name: &OsStr, components: &[OsString], mode: u32) -> io::Result<()> {
+    fn create_dir(
+        &mut self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        components: &[OsString],
+        mode: u32,
+    ) -> io::Result<()> {
         if !replace_existing(parent, name, true)? {
             match mkdirat(parent, name, Mode::from_bits_truncate(0o700)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(error) => return Err(error.into()),
             }
         }
-        fchmodat(parent, name, Mode::from_bits_truncate(mode | 0o700), FchmodatFlags::FollowSymlink)?;
+        fchmodat(
+            parent,
+            name,
+            Mode::from_bits_truncate(mode | 0o700),
+            FchmodatFlags::FollowSymlink,
+        )?;
         if mode & 0o700 != 0o700 {
             self.restricted_dirs.push((components.to_vec(), mode));
         }
@@ -236,13 +284,18 @@ impl<'root> Unpacker<'root> {
     ) -> Result<(), RunError> {
         let unsafe_entry = || RunError::UnsafeLayerEntry {
             digest: layer.digest.clone(),
-            path: format!("{} (hard link to {})", display(components), String::from_utf8_lossy(target)),
+            path: format!(
+                "{} (hard link to {})",
+                display(components),
+                String::from_utf8_lossy(target)
+            ),
         };
         let target_components = safe_components(target).ok_or_else(unsafe_entry)?;
         if target_components == components {
             return Ok(());
         }
-        let (target_name, target_parents) = target_components.split_last().ok_or_else(unsafe_entry)?;
+        let (target_name, target_parents) =
+            target_components.split_last().ok_or_else(unsafe_entry)?;
         let link_error = |source: io::Error| RunError::HardLink {
             path: display(components),
             target: display(&target_components),
@@ -250,22 +303,36 @@ impl<'root> Unpacker<'root> {
         };
         // The target's parent is resolved inside the root like any path; the target itself is
         // never followed (linkat without AT_SYMLINK_FOLLOW links a symlink, not what it names).
-        let target_dir = self.root.dir(target_parents, Missing::Fail).map_err(link_error)?;
-        if lstat_at(&target_dir, target_name).map_err(link_error)?.is_none() {
+        let target_dir = self
+            .root
+            .dir(target_parents, Missing::Fail)
+            .map_err(link_error)?;
+        if lstat_at(&target_dir, target_name)
+            .map_err(link_error)?
+            .is_none()
+        {
             return Err(link_error(Errno::ENOENT.into()));
         }
         replace_existing(parent, name, false).map_err(|source| RunError::WriteRootfs {
             path: display(components),
             source,
         })?;
-        linkat(&target_dir, target_name.as_os_str(), parent, name, AtFlags::empty())
-            .map_err(|error| link_error(error.into()))
+        linkat(
+            &target_dir,
+            target_name.as_os_str(),
+            parent,
+            name,
+            AtFlags::empty(),
+        )
+        .map_err(|error| link_error(error.into()))
     }
 
     fn whiteout(&self, parents: &[OsString], hidden: &OsStr) -> io::Result<()> {
         match self.root.dir(parents, Missing::Fail) {
             Ok(dir) => remove_at(&dir, hidden),
-            Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(()),
+            Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                Ok(())
+            }
             Err(error) => Err(error),
         }
     }
@@ -277,8 +344,17 @@ impl<'root> Unpacker<'root> {
     }
 }
 
-fn clear_lower(dir: &OwnedFd, prefix: &mut Vec<OsString>, written: &HashSet<Vec<OsString>>) -> io::Result<()> {
-    let readable = openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+fn clear_lower(
+    dir: &OwnedFd,
+    prefix: &mut Vec<OsString>,
+    written: &HashSet<Vec<OsString>>,
+) -> io::Result<()> {
+    let readable = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut kept_dirs = Vec::new();
     clear_dir(&readable, &mut |name| {
         prefix.push(name.to_os_string());
@@ -293,7 +369,12 @@ fn clear_lower(dir: &OwnedFd, prefix: &mut Vec<OsString>, written: &HashSet<Vec<
         if let Some(stat) = lstat_at(&readable, &name)?
             && file_type(&stat) == SFlag::S_IFDIR
         {
-            let child = openat(&readable, name.as_os_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+            let child = openat(
+                &readable,
+                name.as_os_str(),
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
             prefix.push(name);
             clear_lower(&child, prefix, written)?;
             prefix.pop();
@@ -312,7 +393,13 @@ fn replace_existing(parent: impl AsFd, name: &OsStr, new_is_dir: bool) -> io::Re
     }
 }
 
-fn create_file<R: Read>(parent: &OwnedFd, name: &OsStr, content: &mut R, mode: u32, mtime: u64) -> io::Result<()> {
+fn create_file<R: Read>(
+    parent: &OwnedFd,
+    name: &OsStr,
+    content: &mut R,
+    mode: u32,
+    mtime: u64,
+) -> io::Result<()> {
     replace_existing(parent, name, false)?;
     let fd = openat(
         parent,
@@ -331,7 +418,10 @@ fn create_file<R: Read>(parent: &OwnedFd, name: &OsStr, content: &mut R, mode: u
 /// Components of a tar path relative to the root, or `None` when it has a `..` component
 /// (no tool writes those; they only exist to escape, so the layer is refused).
 pub(super) fn safe_components(path: &[u8]) -> Option<Vec<OsString>> {
-    let components: Vec<OsString> = split_components(path).into_iter().filter(|part| part != ".").collect();
+    let components: Vec<OsString> = split_components(path)
+        .into_iter()
+        .filter(|part| part != ".")
+        .collect();
     if components.iter().any(|part| part == "..") {
         return None;
     }
@@ -340,7 +430,10 @@ pub(super) fn safe_components(path: &[u8]) -> Option<Vec<OsString>> {
 
 fn display(components: &[OsString]) -> String {
     let mut text = String::from("/");
-    let parts: Vec<String> = components.iter().map(|part| part.to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = components
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
     text.push_str(&parts.join("/"));
     text
 }
@@ -356,14 +449,24 @@ mod tests {
             ("application/vnd.oci.image.layer.v1.tar", Some(None)),
             ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Gzip)),
             ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Zstd)),
-            ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Some(Gzip)),
-            ("application/vnd.docker.image.rootfs.diff.tar.gzip", Some(Gzip)),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                Some(Gzip),
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                Some(Gzip),
+            ),
             ("application/vnd.docker.image.rootfs.diff.tar", Some(None)),
             ("application/vnd.oci.image.config.v1+json", Option::None),
             ("application/vnd.oci.image.layer.v1.tar+bzip2", Option::None),
         ];
         for (media_type, expected) in cases {
-            assert_eq!(LayerCompression::from_media_type(media_type), expected, "{media_type}");
+            assert_eq!(
+                LayerCompression::from_media_type(media_type),
+                expected,
+                "{media_type}"
+            );
         }
     }
 

@@ -53,7 +53,9 @@ pub(super) fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ImageUser
         None => (spec, None),
     };
     if group_part.is_some_and(str::is_empty) || (user_part.is_empty() && group_part.is_some()) {
-        return Err(RunError::InvalidUser { user: spec.to_owned() });
+        return Err(RunError::InvalidUser {
+            user: spec.to_owned(),
+        });
     }
     let user_part = if user_part.is_empty() { "0" } else { user_part };
     let entry = match user_part.parse::<u32>() {
@@ -95,13 +97,18 @@ pub(super) fn read_image_file(root: &Root, path: &str) -> Result<String, RunErro
     };
     let file = match root.open_file(&split_components(path.as_bytes())) {
         Ok(file) => file,
-        Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Ok(String::new()),
+        Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            return Ok(String::new());
+        }
         Err(error) => return Err(read_error(error)),
     };
     // A passwd file is small; a huge one is not worth reading whole.
     let mut bytes = Vec::new();
-    file.take(4 << 20).read_to_end(&mut bytes).map_err(read_error)?;
-    String::from_utf8(bytes).map_err(|_| read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))
+    file.take(4 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    String::from_utf8(bytes)
+        .map_err(|_| read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))
 }
 
 #[cfg(test)]
@@ -122,17 +129,38 @@ mod tests {
     #[test]
     fn docker_user_forms() {
         assert_eq!(resolve("", PASSWD, GROUP).unwrap(), user(0, 0, "/root"));
-        assert_eq!(resolve("cnb", PASSWD, GROUP).unwrap(), user(1000, 1000, "/home/cnb"));
-        assert_eq!(resolve("1000", PASSWD, GROUP).unwrap(), user(1000, 1000, "/home/cnb"));
-        assert_eq!(resolve("cnb:staff", PASSWD, GROUP).unwrap(), user(1000, 50, "/home/cnb"));
-        assert_eq!(resolve("1234:5678", PASSWD, GROUP).unwrap(), user(1234, 5678, "/"));
+        assert_eq!(
+            resolve("cnb", PASSWD, GROUP).unwrap(),
+            user(1000, 1000, "/home/cnb")
+        );
+        assert_eq!(
+            resolve("1000", PASSWD, GROUP).unwrap(),
+            user(1000, 1000, "/home/cnb")
+        );
+        assert_eq!(
+            resolve("cnb:staff", PASSWD, GROUP).unwrap(),
+            user(1000, 50, "/home/cnb")
+        );
+        assert_eq!(
+            resolve("1234:5678", PASSWD, GROUP).unwrap(),
+            user(1234, 5678, "/")
+        );
         assert_eq!(resolve("4321", "", "").unwrap(), user(4321, 0, "/"));
     }
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!(matches!(resolve("nobody", PASSWD, GROUP), Err(RunError::UnknownUser { .. })));
-        assert!(matches!(resolve("cnb:wheel", PASSWD, GROUP), Err(RunError::UnknownGroup { .. })));
-        assert!(matches!(resolve("cnb:", PASSWD, GROUP), Err(RunError::InvalidUser { .. })));
+        assert!(matches!(
+            resolve("nobody", PASSWD, GROUP),
+            Err(RunError::UnknownUser { .. })
+        ));
+        assert!(matches!(
+            resolve("cnb:wheel", PASSWD, GROUP),
+            Err(RunError::UnknownGroup { .. })
+        ));
+        assert!(matches!(
+            resolve("cnb:", PASSWD, GROUP),
+            Err(RunError::InvalidUser { .. })
+        ));
     }
 }

@@ -16,7 +16,9 @@ use kiln::cache::Cache;
 use kiln::layer::{Compression, Entry, EntryKind, FileSource, LayerEntries, Owner, write_layer};
 use kiln::oci::BlobStore;
 use kiln::run::{RunCommand, RunLayer, RunSpec};
-use oci_spec::image::{Arch, ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder};
+use oci_spec::image::{
+    Arch, ConfigBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
+};
 
 /// Environment variable naming the request file of the runner subprocess.
 pub const REQUEST_VAR: &str = "KILN_TEST_RUN_REQUEST";
@@ -24,8 +26,8 @@ pub const REQUEST_VAR: &str = "KILN_TEST_RUN_REQUEST";
 const HOST_BUSYBOX: &str = "/bin/busybox";
 /// Applets linked in the test base image.
 const APPLETS: [&str; 17] = [
-    "sh", "id", "echo", "sleep", "httpd", "cat", "ls", "test", "rm", "head", "grep", "wc", "touch", "mkdir", "true",
-    "env", "pwd",
+    "sh", "id", "echo", "sleep", "httpd", "cat", "ls", "test", "rm", "head", "grep", "wc", "touch",
+    "mkdir", "true", "env", "pwd",
 ];
 /// The unprivileged user tests run the runner as.
 pub const NOBODY: u32 = 65534;
@@ -91,8 +93,16 @@ impl TestImage {
     }
 
     fn refresh_config(&mut self) {
-        let diff_ids: Vec<String> = self.layers.iter().map(|layer| layer.diff_id.to_string()).collect();
-        let rootfs = RootFsBuilder::default().typ("layers").diff_ids(diff_ids).build().unwrap();
+        let diff_ids: Vec<String> = self
+            .layers
+            .iter()
+            .map(|layer| layer.diff_id.to_string())
+            .collect();
+        let rootfs = RootFsBuilder::default()
+            .typ("layers")
+            .diff_ids(diff_ids)
+            .build()
+            .unwrap();
         self.config.set_rootfs(rootfs);
     }
 
@@ -125,21 +135,36 @@ pub fn base_entries() -> LayerEntries {
         .insert(
             "bin/busybox",
             Entry {
-                kind: EntryKind::File(FileSource::Path { path: busybox, size }),
+                kind: EntryKind::File(FileSource::Path {
+                    path: busybox,
+                    size,
+                }),
                 mode: 0o755,
                 owner: root,
             },
         )
         .unwrap();
     for applet in APPLETS {
-        entries.add_symlink(&format!("bin/{applet}"), "busybox", root).unwrap();
+        entries
+            .add_symlink(&format!("bin/{applet}"), "busybox", root)
+            .unwrap();
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n";
-    entries.insert("etc/passwd", file(passwd, 0o644, root)).unwrap();
-    entries.insert("etc/group", file(b"root:x:0:\ncnb:x:1000:\n", 0o644, root)).unwrap();
-    entries.insert("etc/base-marker", file(b"from the base\n", 0o644, root)).unwrap();
-    entries.insert("opq/old", file(b"lower\n", 0o644, root)).unwrap();
-    entries.insert("www/index.html", file(b"hello from kiln\n", 0o644, root)).unwrap();
+    entries
+        .insert("etc/passwd", file(passwd, 0o644, root))
+        .unwrap();
+    entries
+        .insert("etc/group", file(b"root:x:0:\ncnb:x:1000:\n", 0o644, root))
+        .unwrap();
+    entries
+        .insert("etc/base-marker", file(b"from the base\n", 0o644, root))
+        .unwrap();
+    entries
+        .insert("opq/old", file(b"lower\n", 0o644, root))
+        .unwrap();
+    entries
+        .insert("www/index.html", file(b"hello from kiln\n", 0o644, root))
+        .unwrap();
     entries.add_dir("tmp", 0o1777, root).unwrap();
     entries.add_dir("root", 0o700, root).unwrap();
     entries.add_dir("home/cnb", 0o755, Owner::CNB).unwrap();
@@ -171,9 +196,15 @@ echo "zombies=$zombies"
 pub fn app_entries() -> LayerEntries {
     let cnb = Owner::CNB;
     let processes: [(&str, &str); 6] = [
-        ("web", "#!/bin/sh\necho \"web process says $GREETING from $(pwd)\"\n"),
+        (
+            "web",
+            "#!/bin/sh\necho \"web process says $GREETING from $(pwd)\"\n",
+        ),
         ("worker", "#!/bin/sh\necho worker process running\n"),
-        ("httpd", "#!/bin/sh\nexec httpd -f -p 127.0.0.1:$PORT -h /www\n"),
+        (
+            "httpd",
+            "#!/bin/sh\nexec httpd -f -p 127.0.0.1:$PORT -h /www\n",
+        ),
         (
             "graceful",
             "#!/bin/sh\ntrap 'echo stopping gracefully; exit 3' TERM\necho ready\nwhile true; do sleep 0.1; done\n",
@@ -184,10 +215,15 @@ pub fn app_entries() -> LayerEntries {
     let mut entries = LayerEntries::new();
     for (name, script) in processes {
         entries
-            .insert(&format!("cnb/process/{name}"), file(script.as_bytes(), 0o755, cnb))
+            .insert(
+                &format!("cnb/process/{name}"),
+                file(script.as_bytes(), 0o755, cnb),
+            )
             .unwrap();
     }
-    entries.insert("cnb/not-executable", file(b"#!/bin/sh\n", 0o644, cnb)).unwrap();
+    entries
+        .insert("cnb/not-executable", file(b"#!/bin/sh\n", 0o644, cnb))
+        .unwrap();
     entries.add_dir("workspace", 0o755, cnb).unwrap();
     entries.add_missing_parents(0o755, Owner::ROOT);
     entries
@@ -202,7 +238,11 @@ fn app_config() -> ImageConfiguration {
         .working_dir("/workspace")
         .build()
         .unwrap();
-    let rootfs = RootFsBuilder::default().typ("layers").diff_ids(Vec::<String>::new()).build().unwrap();
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(Vec::<String>::new())
+        .build()
+        .unwrap();
     ImageConfigurationBuilder::default()
         .architecture(Arch::Amd64)
         .os(Os::Linux)
@@ -257,7 +297,11 @@ pub fn raw_tar(entries: &[RawEntry<'_>]) -> Vec<u8> {
             old.linkname[..link.len()].copy_from_slice(link.as_bytes());
         }
         header.set_entry_type(kind);
-        header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         header.set_size(data.len() as u64);
         header.set_mtime(315_532_801);
         header.set_cksum();
@@ -273,12 +317,23 @@ pub enum As {
     Caller,
     /// uid/gid 65534 without supplementary groups, via setpriv.
     Nobody,
+    /// Inside a user namespace that maps no ids (`unshare --user`), where the kernel refuses
+    /// to create nested ones: the way to see kiln without user namespaces.
+    UnmappedNamespace,
 }
 
 /// Start the runner subprocess for `request`, stdout and stderr piped.
-pub fn spawn_runner(request: &Request, request_dir: &Path, who: As, extra_env: &[(&str, &str)]) -> Child {
+pub fn spawn_runner(
+    request: &Request,
+    request_dir: &Path,
+    who: As,
+    extra_env: &[(&str, &str)],
+) -> Child {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let path = request_dir.join(format!("request-{}.json", NEXT.fetch_add(1, Ordering::SeqCst)));
+    let path = request_dir.join(format!(
+        "request-{}.json",
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::write(&path, serde_json::to_vec(request).unwrap()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -294,9 +349,20 @@ pub fn spawn_runner(request: &Request, request_dir: &Path, who: As, extra_env: &
             command.arg(&exe);
             command
         }
+        As::UnmappedNamespace => {
+            let mut command = Command::new("unshare");
+            command.arg("--user").arg(&exe);
+            command
+        }
     };
     command
-        .args(["runner_subprocess", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            "runner_subprocess",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env(REQUEST_VAR, &path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
