@@ -439,43 +439,5 @@ fn display(components: &[OsString]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types() {
-        use LayerCompression::*;
-        let cases = [
-            ("application/vnd.oci.image.layer.v1.tar", Some(None)),
-            ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Gzip)),
-            ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Zstd)),
-            (
-                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-                Some(Gzip),
-            ),
-            (
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                Some(Gzip),
-            ),
-            ("application/vnd.docker.image.rootfs.diff.tar", Some(None)),
-            ("application/vnd.oci.image.config.v1+json", Option::None),
-            ("application/vnd.oci.image.layer.v1.tar+bzip2", Option::None),
-        ];
-        for (media_type, expected) in cases {
-            assert_eq!(
-                LayerCompression::from_media_type(media_type),
-                expected,
-                "{media_type}"
-            );
-        }
-    }
-
-    #[test]
-    fn components_refuse_parent_references() {
-        assert_eq!(safe_components(b"./usr//bin/").unwrap(), ["usr", "bin"]);
-        assert_eq!(safe_components(b"/etc/passwd").unwrap(), ["etc", "passwd"]);
-        assert!(safe_components(b"./").unwrap().is_empty());
-        assert!(safe_components(b"../etc").is_none());
-        assert!(safe_components(b"a/../../b").is_none());
-    }
-}
+#[path = "unpack_tests.rs"]
+mod tests;
