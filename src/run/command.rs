@@ -6,7 +6,10 @@ use super::inroot::{Root, split_components};
 /// Directory of CNB process launchers inside an image.
 const PROCESS_DIR: &str = "/cnb/process";
 
-/// What to run in the image.
+/// What to run in the image. Suggested `kiln run` mapping: no command → [`RunCommand::Image`];
+/// `--process TYPE [-- ARGS]` → [`RunCommand::Process`]; `-- CMD ARGS` →
+/// [`RunCommand::Replace`] (kiln images have their default process as Entrypoint, so only a
+/// replaced argv runs an arbitrary command, like `docker run --entrypoint`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum RunCommand {
     /// The image's Entrypoint followed by its Cmd (`docker run IMAGE`).

@@ -49,7 +49,12 @@ pub(super) fn prepare(launch: &Launch) -> Result<(), Failure> {
     })?;
     if launch.force_copy || mount_overlay().is_err() {
         if !launch.force_copy {
-            eprintln!("{OVERLAY_FALLBACK_NOTE}");
+            // Straight to fd 2: std's stderr lock may have been held by another thread of
+            // kiln when it forked, and would never be released in this process.
+            let _ = nix::unistd::write(
+                std::io::stderr(),
+                format!("{OVERLAY_FALLBACK_NOTE}\n").as_bytes(),
+            );
         }
         copy_tree(Path::new("lower/."), Path::new("copy"))
             .map_err(|error| Failure::new(Step::CopyRootfs, error, ""))?;
