@@ -48,6 +48,16 @@ impl Diagnose for OpenImageError {
     }
 }
 
+impl Diagnose for OciError {
+    fn class(&self) -> ErrorClass {
+        oci_error_class(self)
+    }
+
+    fn hint(&self) -> Option<String> {
+        oci_error_hint(self)
+    }
+}
+
 /// The class of an image-side error: bad or missing input is the user's; failing to write
 /// or serialize is kiln's.
 pub fn oci_error_class(error: &OciError) -> ErrorClass {

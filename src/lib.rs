@@ -11,4 +11,5 @@ pub mod layer;
 pub mod oci;
 pub mod pipeline;
 pub mod project;
+pub mod run;
 pub mod source;

@@ -111,12 +111,11 @@ impl<R: Read> Read for ExactReader<R> {
         let limit = buf
             .len()
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..limit]).map_err(|source| {
+        let n = self.inner.read(&mut buf[..limit]).inspect_err(|source| {
             self.error = Some(LayerError::ReadFile {
                 path: self.path.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),
             });
-            source
         })?;
         if n == 0 {
             return Err(self.changed());

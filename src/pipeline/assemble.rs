@@ -496,11 +496,7 @@ fn choose_default<'a>(
     }
     // Processes are sorted by type here, so among several marked defaults the choice is
     // stable; in practice one buildpack marks one.
-    if let Some(found) = processes
-        .iter()
-        .filter(|(process, _)| process.default)
-        .last()
-    {
+    if let Some(found) = processes.iter().rev().find(|(process, _)| process.default) {
         return Ok(found);
     }
     if let Some(web) = processes
