@@ -71,7 +71,13 @@ pub fn describe_scopes(scopes: &[Scope]) -> String {
     }
     scopes
         .iter()
-        .map(|scope| format!("{} ({})", scope.repository, if scope.push { "push" } else { "pull" }))
+        .map(|scope| {
+            format!(
+                "{} ({})",
+                scope.repository,
+                if scope.push { "push" } else { "pull" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -82,14 +88,19 @@ pub enum Challenge {
     /// HTTP Basic with the registry's own user database (htpasswd).
     Basic,
     /// A bearer token from `realm` for `service`.
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 /// Parse a `WWW-Authenticate` header value. Quoted values may hold commas (scopes do), so this
 /// is a small tokenizer rather than a split.
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     let params = parse_params(rest);
     if scheme.eq_ignore_ascii_case("basic") {
         return Some(Challenge::Basic);
@@ -109,7 +120,8 @@ fn parse_params(text: &str) -> HashMap<String, String> {
     let mut chars = text.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace() || *c == ',').is_some() {}
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
         if key.is_empty() {
             break;
         }
@@ -192,10 +204,14 @@ impl AuthState {
             Some(Challenge::Bearer { realm, service }) => {
                 let key = (registry.to_owned(), scope_key(scopes));
                 let now = Instant::now();
-                if let Some(token) = lock(&self.tokens).get(&key).filter(|token| token.expires > now) {
+                if let Some(token) = lock(&self.tokens)
+                    .get(&key)
+                    .filter(|token| token.expires > now)
+                {
                     return Ok(Some(format!("Bearer {}", token.value)));
                 }
-                let token = fetch_token(agent, retry, &realm, service.as_deref(), scopes, credential)?;
+                let token =
+                    fetch_token(agent, retry, &realm, service.as_deref(), scopes, credential)?;
                 let header = format!("Bearer {}", token.value);
                 lock(&self.tokens).insert(key, token);
                 Ok(Some(header))
@@ -205,7 +221,13 @@ impl AuthState {
 
     /// Record a 401's challenge and forget the token that was refused. Returns whether a retry
     /// can present something different (otherwise the 401 is final).
-    pub fn learn(&self, registry: &str, scopes: &[Scope], header: Option<&str>, credential: &Credential) -> bool {
+    pub fn learn(
+        &self,
+        registry: &str,
+        scopes: &[Scope],
+        header: Option<&str>,
+        credential: &Credential,
+    ) -> bool {
         let Some(challenge) = header.and_then(parse_challenge) else {
             return false;
         };
@@ -356,14 +378,19 @@ mod tests {
                 service: Some("registry.example".into()),
             })
         );
-        let params = parse_params(r#"realm="r", scope="repository:a:pull,push", error="insufficient_scope""#);
+        let params = parse_params(
+            r#"realm="r", scope="repository:a:pull,push", error="insufficient_scope""#,
+        );
         assert_eq!(params["scope"], "repository:a:pull,push");
         assert_eq!(params["error"], "insufficient_scope");
     }
 
     #[test]
     fn parses_basic_and_rejects_garbage() {
-        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Bearer"), None);
         assert_eq!(parse_challenge("Negotiate abc"), None);
         assert_eq!(parse_challenge(""), None);
@@ -400,6 +427,11 @@ mod tests {
                 .unwrap(),
             Some(format!("Basic {}", BASE64.encode("u:p")))
         );
-        assert!(!state.learn("r", &scopes, Some(r#"Basic realm="x""#), &Credential::Anonymous));
+        assert!(!state.learn(
+            "r",
+            &scopes,
+            Some(r#"Basic realm="x""#),
+            &Credential::Anonymous
+        ));
     }
 }

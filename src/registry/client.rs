@@ -13,7 +13,9 @@ use super::credentials::{Credential, CredentialStore};
 use super::error::{RegistryError, RequestError};
 use super::manifest::{MANIFEST_ACCEPT, MANIFEST_SIZE_LIMIT, ManifestKind, effective_media_type};
 use super::reference::Reference;
-use super::retry::{RetryPolicy, is_retryable_io, is_retryable_status, is_retryable_transport, parse_retry_after};
+use super::retry::{
+    RetryPolicy, is_retryable_io, is_retryable_status, is_retryable_transport, parse_retry_after,
+};
 use super::transport::{Transport, TransportOptions, classify, without_credentials};
 use crate::oci::{BlobStore, Digest, OciError};
 
@@ -188,9 +190,14 @@ impl RegistryClient {
                 single_attempt: false,
             })
             .map_err(fail)?;
-        let mut answer = expect(answer, &[200], &scopes, &credential, reference.registry(), || {
-            format!("manifest {}", reference)
-        })
+        let mut answer = expect(
+            answer,
+            &[200],
+            &scopes,
+            &credential,
+            reference.registry(),
+            || format!("manifest {}", reference),
+        )
         .map_err(fail)?;
         let content_type = header(&answer.response, "content-type");
         let registry_digest = header(&answer.response, "docker-content-digest");
@@ -224,9 +231,18 @@ impl RegistryClient {
     }
 
     /// Whether the repository has the blob (`HEAD`).
-    pub fn blob_exists(&self, repository: &Reference, digest: &Digest) -> Result<bool, RegistryError> {
+    pub fn blob_exists(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let credential = self.credential(repository)?;
-        self.blob_exists_as(repository, digest, &[Scope::pull(repository.repository())], &credential)
+        self.blob_exists_as(
+            repository,
+            digest,
+            &[Scope::pull(repository.repository())],
+            &credential,
+        )
     }
 
     pub(super) fn blob_exists_as(
@@ -256,9 +272,14 @@ impl RegistryClient {
         match answer.response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            _ => expect(answer, &[200], scopes, credential, repository.registry(), || {
-                format!("blob {digest}")
-            })
+            _ => expect(
+                answer,
+                &[200],
+                scopes,
+                credential,
+                repository.registry(),
+                || format!("blob {digest}"),
+            )
             .map(|_| true)
             .map_err(fail),
         }
@@ -315,9 +336,14 @@ impl RegistryClient {
                     single_attempt: false,
                 })
                 .map_err(fail)?;
-            let mut answer = expect(answer, &[200], &scopes, credential, repository.registry(), || {
-                format!("blob {digest}")
-            })
+            let mut answer = expect(
+                answer,
+                &[200],
+                &scopes,
+                credential,
+                repository.registry(),
+                || format!("blob {digest}"),
+            )
             .map_err(fail)?;
             let url = answer.url.clone();
             let mut writer = store.writer().map_err(store_error)?;
@@ -362,11 +388,13 @@ impl RegistryClient {
             }
             return match writer.commit(Some(digest)) {
                 Ok(_) => Ok(()),
-                Err(source @ OciError::DigestMismatch { .. }) => Err(RegistryError::PulledBlobCorrupt {
-                    repository: repository.repository().to_owned(),
-                    digest: digest.clone(),
-                    source,
-                }),
+                Err(source @ OciError::DigestMismatch { .. }) => {
+                    Err(RegistryError::PulledBlobCorrupt {
+                        repository: repository.repository().to_owned(),
+                        digest: digest.clone(),
+                        source,
+                    })
+                }
                 Err(source) => Err(store_error(source)),
             };
         }
@@ -380,7 +408,10 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<MountOutcome, RegistryError> {
         let credential = self.credential(repository)?;
-        let scopes = [Scope::push(repository.repository()), Scope::pull(from_repository)];
+        let scopes = [
+            Scope::push(repository.repository()),
+            Scope::pull(from_repository),
+        ];
         self.mount_blob_as(repository, from_repository, digest, &scopes, &credential)
     }
 
@@ -415,9 +446,14 @@ impl RegistryClient {
                 single_attempt: false,
             })
             .map_err(fail)?;
-        let answer = expect(answer, &[201, 202], scopes, credential, repository.registry(), || {
-            format!("repository {}", repository.repository())
-        })
+        let answer = expect(
+            answer,
+            &[201, 202],
+            scopes,
+            credential,
+            repository.registry(),
+            || format!("repository {}", repository.repository()),
+        )
         .map_err(fail)?;
         if answer.response.status().as_u16() == 201 {
             return Ok(MountOutcome::Mounted);
@@ -433,9 +469,20 @@ impl RegistryClient {
 
     /// Store a manifest under the reference's tag (or digest) as exactly these bytes; returns
     /// their digest.
-    pub fn put_manifest(&self, reference: &Reference, bytes: &[u8], media_type: &str) -> Result<Digest, RegistryError> {
+    pub fn put_manifest(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
         let credential = self.credential(reference)?;
-        self.put_manifest_as(reference, bytes, media_type, &[Scope::push(reference.repository())], &credential)
+        self.put_manifest_as(
+            reference,
+            bytes,
+            media_type,
+            &[Scope::push(reference.repository())],
+            &credential,
+        )
     }
 
     pub(super) fn put_manifest_as(
@@ -472,9 +519,14 @@ impl RegistryClient {
                 single_attempt: false,
             })
             .map_err(fail)?;
-        let answer = expect(answer, &[200, 201], scopes, credential, reference.registry(), || {
-            format!("repository {}", reference.repository())
-        })
+        let answer = expect(
+            answer,
+            &[200, 201],
+            scopes,
+            credential,
+            reference.registry(),
+            || format!("repository {}", reference.repository()),
+        )
         .map_err(fail)?;
         if let Some(stored) = header(&answer.response, "docker-content-digest")
             && stored != digest.to_string()
@@ -489,7 +541,11 @@ impl RegistryClient {
     }
 
     pub(super) fn blob_url(&self, repository: &Reference, digest: &Digest) -> String {
-        format!("{}/v2/{}/blobs/{digest}", self.base_url(repository), repository.repository())
+        format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base_url(repository),
+            repository.repository()
+        )
     }
 
     /// Perform one exchange: authorize, send, learn from a 401 once, retry transient failures.
@@ -504,9 +560,13 @@ impl RegistryClient {
         let mut reauthorized = false;
         loop {
             attempt += 1;
-            let authorization =
-                self.auth
-                    .authorization(agent, &self.options.retry, exchange.registry, exchange.scopes, exchange.credential)?;
+            let authorization = self.auth.authorization(
+                agent,
+                &self.options.retry,
+                exchange.registry,
+                exchange.scopes,
+                exchange.credential,
+            )?;
             let mut builder = ureq::http::Request::builder()
                 .method(exchange.method.clone())
                 .uri(&exchange.url);
@@ -523,7 +583,8 @@ impl RegistryClient {
                 RequestBody::Empty => agent.run(builder.body(()).map_err(bad_url)?),
                 RequestBody::Bytes(bytes) => agent.run(builder.body(*bytes).map_err(bad_url)?),
                 RequestBody::Stream { open, length } => {
-                    let mut reader = open().map_err(|source| RequestError::ReadLocalBlob { source })?;
+                    let mut reader =
+                        open().map_err(|source| RequestError::ReadLocalBlob { source })?;
                     let request = builder
                         .header("Content-Length", length.to_string())
                         .body(SendBody::from_reader(&mut reader))
@@ -549,17 +610,20 @@ impl RegistryClient {
             if status == 401 && !reauthorized {
                 reauthorized = true;
                 let challenge = header(&response, "www-authenticate");
-                if self
-                    .auth
-                    .learn(exchange.registry, exchange.scopes, challenge.as_deref(), exchange.credential)
-                {
+                if self.auth.learn(
+                    exchange.registry,
+                    exchange.scopes,
+                    challenge.as_deref(),
+                    exchange.credential,
+                ) {
                     // Learning the challenge is not a failed attempt.
                     attempt -= 1;
                     continue;
                 }
             }
             if is_retryable_status(status) && attempt < retry.max_attempts {
-                let retry_after = header(&response, "retry-after").and_then(|value| parse_retry_after(&value));
+                let retry_after =
+                    header(&response, "retry-after").and_then(|value| parse_retry_after(&value));
                 std::thread::sleep(retry.delay(attempt, retry_after));
                 continue;
             }
@@ -581,7 +645,10 @@ fn local_read_failure(error: ureq::Error) -> Result<OciError, ureq::Error> {
                 .get_ref()
                 .is_some_and(|inner| inner.downcast_ref::<OciError>().is_some()) =>
         {
-            match io_error.into_inner().map(|inner| inner.downcast::<OciError>()) {
+            match io_error
+                .into_inner()
+                .map(|inner| inner.downcast::<OciError>())
+            {
                 Some(Ok(local)) => Ok(*local),
                 // Unreachable after the check above; keep a usable error rather than panic.
                 _ => Err(ureq::Error::ConnectionFailed),

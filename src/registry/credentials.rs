@@ -57,7 +57,8 @@ impl Credential {
         };
         let value = value.trim();
         if let Some(encoded) = strip_prefix_ignore_case(value, "Basic ") {
-            let (username, password) = decode_basic(encoded.trim()).ok_or_else(|| malformed("not base64 of user:password"))?;
+            let (username, password) = decode_basic(encoded.trim())
+                .ok_or_else(|| malformed("not base64 of user:password"))?;
             return Ok(Credential::Basic { username, password });
         }
         if let Some(token) = strip_prefix_ignore_case(value, "Bearer ") {
@@ -151,12 +152,17 @@ impl CredentialStore {
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")));
-        let registry_auth = std::env::var(REGISTRY_AUTH_ENV).ok().filter(|value| !value.trim().is_empty());
+        let registry_auth = std::env::var(REGISTRY_AUTH_ENV)
+            .ok()
+            .filter(|value| !value.trim().is_empty());
         Self::from_parts(config_dir.as_deref(), registry_auth.as_deref())
     }
 
     /// Credentials from an explicit Docker config directory and `KILN_REGISTRY_AUTH` value.
-    pub fn from_parts(docker_config_dir: Option<&Path>, registry_auth_json: Option<&str>) -> Result<Self, RegistryError> {
+    pub fn from_parts(
+        docker_config_dir: Option<&Path>,
+        registry_auth_json: Option<&str>,
+    ) -> Result<Self, RegistryError> {
         let env_auth: HashMap<String, String> = match registry_auth_json {
             Some(json) => serde_json::from_str::<HashMap<String, String>>(json)
                 .map_err(|source| RegistryError::ParseRegistryAuthEnv { source })?
@@ -201,7 +207,12 @@ impl CredentialStore {
     /// The credential for `registry` (a registry name as in a reference).
     pub fn lookup(&self, registry: &str) -> Result<Credential, RegistryError> {
         let registry = normalize_registry(registry);
-        if let Some(found) = self.resolved.lock().unwrap_or_else(|poison| poison.into_inner()).get(&registry) {
+        if let Some(found) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(&registry)
+        {
             return Ok(found.clone());
         }
         let credential = self.resolve(&registry)?;
@@ -223,9 +234,15 @@ impl CredentialStore {
             .find(|(key, _)| normalize_registry(key) == registry)
             .map(|(_, helper)| helper);
         if let Some(helper) = helper {
-            return Ok(self.run_helper(helper, registry)?.unwrap_or(Credential::Anonymous));
+            return Ok(self
+                .run_helper(helper, registry)?
+                .unwrap_or(Credential::Anonymous));
         }
-        if let Some(store) = self.config.creds_store.as_deref().filter(|store| !store.is_empty())
+        if let Some(store) = self
+            .config
+            .creds_store
+            .as_deref()
+            .filter(|store| !store.is_empty())
             && let Some(credential) = self.run_helper(store, registry)?
         {
             return Ok(credential);
@@ -242,24 +259,42 @@ impl CredentialStore {
         }
     }
 
-    fn credential_from_entry(&self, registry: &str, entry: &AuthEntry) -> Result<Credential, RegistryError> {
+    fn credential_from_entry(
+        &self,
+        registry: &str,
+        entry: &AuthEntry,
+    ) -> Result<Credential, RegistryError> {
         let origin = || {
-            self.config_path
-                .as_ref()
-                .map_or_else(|| "the Docker config".to_owned(), |path| path.display().to_string())
+            self.config_path.as_ref().map_or_else(
+                || "the Docker config".to_owned(),
+                |path| path.display().to_string(),
+            )
         };
-        if let Some(token) = entry.registrytoken.as_deref().filter(|token| !token.is_empty()) {
-            return Ok(Credential::BearerToken { token: token.to_owned() });
+        if let Some(token) = entry
+            .registrytoken
+            .as_deref()
+            .filter(|token| !token.is_empty())
+        {
+            return Ok(Credential::BearerToken {
+                token: token.to_owned(),
+            });
         }
-        if let Some(token) = entry.identitytoken.as_deref().filter(|token| !token.is_empty()) {
-            return Ok(Credential::IdentityToken { token: token.to_owned() });
+        if let Some(token) = entry
+            .identitytoken
+            .as_deref()
+            .filter(|token| !token.is_empty())
+        {
+            return Ok(Credential::IdentityToken {
+                token: token.to_owned(),
+            });
         }
         if let Some(encoded) = entry.auth.as_deref().filter(|auth| !auth.is_empty()) {
-            let (username, password) = decode_basic(encoded).ok_or_else(|| RegistryError::MalformedCredential {
-                registry: registry.to_owned(),
-                origin: origin(),
-                problem: "`auth` is not base64 of user:password",
-            })?;
+            let (username, password) =
+                decode_basic(encoded).ok_or_else(|| RegistryError::MalformedCredential {
+                    registry: registry.to_owned(),
+                    origin: origin(),
+                    problem: "`auth` is not base64 of user:password",
+                })?;
             return Ok(Credential::Basic { username, password });
         }
         match (&entry.username, &entry.password) {
@@ -272,7 +307,11 @@ impl CredentialStore {
     }
 
     /// Run `docker-credential-<helper> get`; `None` when it has nothing for this registry.
-    fn run_helper(&self, helper: &str, registry: &str) -> Result<Option<Credential>, RegistryError> {
+    fn run_helper(
+        &self,
+        helper: &str,
+        registry: &str,
+    ) -> Result<Option<Credential>, RegistryError> {
         let failed = |problem: String| RegistryError::CredentialHelper {
             helper: helper.to_owned(),
             registry: registry.to_owned(),
@@ -294,7 +333,9 @@ impl CredentialStore {
             // On Unix, a PATH set for the child is also where the program is looked up.
             command.env("PATH", path);
         }
-        let mut child = command.spawn().map_err(|error| failed(format!("cannot start it: {error}")))?;
+        let mut child = command
+            .spawn()
+            .map_err(|error| failed(format!("cannot start it: {error}")))?;
         if let Some(mut stdin) = child.stdin.take() {
             // A helper that exits without reading stdin is judged by its exit status below.
             let _ = stdin.write_all(server_url.as_bytes());
@@ -305,11 +346,16 @@ impl CredentialStore {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() < HELPER_TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if started.elapsed() < HELPER_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(failed(format!("it did not answer within {}s", HELPER_TIMEOUT.as_secs())));
+                    return Err(failed(format!(
+                        "it did not answer within {}s",
+                        HELPER_TIMEOUT.as_secs()
+                    )));
                 }
                 Err(error) => return Err(failed(format!("cannot wait for it: {error}"))),
             }
@@ -317,7 +363,11 @@ impl CredentialStore {
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         if !status.success() {
-            let said = format!("{} {}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+            let said = format!(
+                "{} {}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
             if said.to_ascii_lowercase().contains("credentials not found") {
                 return Ok(None);
             }
@@ -325,14 +375,17 @@ impl CredentialStore {
             let first_line = said.trim().lines().next().unwrap_or_default().to_owned();
             return Err(failed(format!("it exited with {status}: {first_line}")));
         }
-        let answer: HelperAnswer =
-            serde_json::from_slice(&stdout).map_err(|_| failed("its answer is not the JSON credential helpers print".to_owned()))?;
+        let answer: HelperAnswer = serde_json::from_slice(&stdout).map_err(|_| {
+            failed("its answer is not the JSON credential helpers print".to_owned())
+        })?;
         if answer.secret.is_empty() {
             return Ok(None);
         }
         // `<token>` as user name is the helper protocol's way of returning an identity token.
         if answer.username == "<token>" {
-            return Ok(Some(Credential::IdentityToken { token: answer.secret }));
+            return Ok(Some(Credential::IdentityToken {
+                token: answer.secret,
+            }));
         }
         Ok(Some(Credential::Basic {
             username: answer.username,
@@ -341,7 +394,9 @@ impl CredentialStore {
     }
 }
 
-fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+fn read_in_background(
+    pipe: Option<impl Read + Send + 'static>,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
@@ -354,7 +409,9 @@ fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> std::thread::
 fn read_docker_config(path: &Path) -> Result<DockerConfig, RegistryError> {
     let bytes = match fs_err::read(path) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(DockerConfig::default()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(DockerConfig::default());
+        }
         Err(source) => {
             return Err(RegistryError::ReadDockerConfig {
                 path: path.to_owned(),
@@ -377,7 +434,8 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
 
 fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &value[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &value[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -414,7 +472,10 @@ mod tests {
                 password: "pw".into()
             }
         );
-        assert_eq!(store.lookup("other.example").unwrap(), Credential::Anonymous);
+        assert_eq!(
+            store.lookup("other.example").unwrap(),
+            Credential::Anonymous
+        );
     }
 
     #[test]
@@ -426,7 +487,9 @@ mod tests {
         );
         assert_eq!(
             store.lookup("reg.example").unwrap(),
-            Credential::BearerToken { token: "abc".into() }
+            Credential::BearerToken {
+                token: "abc".into()
+            }
         );
         assert_eq!(
             store.lookup("other.example").unwrap(),
@@ -459,14 +522,23 @@ mod tests {
                 username: "alice".into(),
                 password: "hunter2".into(),
             },
-            Credential::BearerToken { token: "hunter2".into() },
-            Credential::IdentityToken { token: "hunter2".into() },
-            Credential::Header { value: "hunter2".into() },
+            Credential::BearerToken {
+                token: "hunter2".into(),
+            },
+            Credential::IdentityToken {
+                token: "hunter2".into(),
+            },
+            Credential::Header {
+                value: "hunter2".into(),
+            },
         ];
         for credential in credentials {
             assert!(!format!("{credential:?}").contains("hunter2"));
         }
-        let (_dir, store) = store_with_config("{}", Some(r#"{"reg.example":"Basic aHVudGVyMjpodW50ZXIy"}"#));
+        let (_dir, store) = store_with_config(
+            "{}",
+            Some(r#"{"reg.example":"Basic aHVudGVyMjpodW50ZXIy"}"#),
+        );
         assert!(!format!("{store:?}").contains("aHVudGVy"));
     }
 }

@@ -64,8 +64,13 @@ pub enum RegistryError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("{reference} has media type `{media_type}`, which is not an image manifest or index kiln reads")]
-    UnsupportedManifest { reference: String, media_type: String },
+    #[error(
+        "{reference} has media type `{media_type}`, which is not an image manifest or index kiln reads"
+    )]
+    UnsupportedManifest {
+        reference: String,
+        media_type: String,
+    },
     #[error("the manifest of {reference} is not valid JSON")]
     ParseManifest {
         reference: String,
@@ -214,7 +219,10 @@ pub enum RequestError {
 }
 
 fn message_suffix(message: &Option<String>) -> String {
-    message.as_ref().map(|message| format!(": {message}")).unwrap_or_default()
+    message
+        .as_ref()
+        .map(|message| format!(": {message}"))
+        .unwrap_or_default()
 }
 
 impl RegistryError {
@@ -242,7 +250,9 @@ impl Diagnose for RegistryError {
         match self {
             // Our own bookkeeping failing (the local store) is kiln's problem; everything else is
             // the registry, the network, the credentials or the input.
-            RegistryError::StoreBlob { .. } | RegistryError::ReadUploadSource { .. } => ErrorClass::Internal,
+            RegistryError::StoreBlob { .. } | RegistryError::ReadUploadSource { .. } => {
+                ErrorClass::Internal
+            }
             _ => ErrorClass::User,
         }
     }
@@ -269,9 +279,11 @@ impl RequestError {
     /// One line telling the user how to fix it, when known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RequestError::Certificate { host, .. } | RequestError::Tls { host, .. } => Some(format!(
-                "if {host} uses a private CA, pass its certificate with --registry-ca FILE (or --insecure-registry {host} for a plain-HTTP registry)"
-            )),
+            RequestError::Certificate { host, .. } | RequestError::Tls { host, .. } => {
+                Some(format!(
+                    "if {host} uses a private CA, pass its certificate with --registry-ca FILE (or --insecure-registry {host} for a plain-HTTP registry)"
+                ))
+            }
             RequestError::Unauthorized {
                 registry,
                 had_credentials,
@@ -282,12 +294,17 @@ impl RequestError {
                 had_credentials,
                 ..
             } => Some(if *had_credentials {
-                format!("the credentials kiln found for {registry} were rejected: run `docker login {registry}` again, check DOCKER_CONFIG or KILN_REGISTRY_AUTH, and that the account may access this repository")
+                format!(
+                    "the credentials kiln found for {registry} were rejected: run `docker login {registry}` again, check DOCKER_CONFIG or KILN_REGISTRY_AUTH, and that the account may access this repository"
+                )
             } else {
-                format!("kiln found no credentials for {registry}: run `docker login {registry}`, point DOCKER_CONFIG at a directory whose config.json has them, or set KILN_REGISTRY_AUTH")
+                format!(
+                    "kiln found no credentials for {registry}: run `docker login {registry}`, point DOCKER_CONFIG at a directory whose config.json has them, or set KILN_REGISTRY_AUTH"
+                )
             }),
             RequestError::Transport { url, .. } if url.starts_with("https://") => Some(
-                "if this registry speaks plain HTTP, name it with --insecure-registry HOST[:PORT]".to_owned(),
+                "if this registry speaks plain HTTP, name it with --insecure-registry HOST[:PORT]"
+                    .to_owned(),
             ),
             _ => None,
         }

@@ -117,7 +117,14 @@ impl IndexParts {
 /// else the document's own `mediaType` (some registries answer `application/json`).
 pub fn effective_media_type(content_type: Option<&str>, bytes: &[u8]) -> String {
     let header = content_type
-        .map(|value| value.split(';').next().unwrap_or_default().trim().to_owned())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
         .filter(|value| ManifestKind::of(value).is_some());
     if let Some(header) = header {
         return header;
@@ -165,12 +172,24 @@ mod tests {
 
     #[test]
     fn media_type_from_header_or_document() {
-        assert_eq!(effective_media_type(Some(DOCKER_MANIFEST), b"{}"), DOCKER_MANIFEST);
         assert_eq!(
-            effective_media_type(Some("application/json"), br#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#),
+            effective_media_type(Some(DOCKER_MANIFEST), b"{}"),
+            DOCKER_MANIFEST
+        );
+        assert_eq!(
+            effective_media_type(
+                Some("application/json"),
+                br#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#
+            ),
             OCI_INDEX
         );
-        assert_eq!(effective_media_type(None, br#"{"manifests":[]}"#), OCI_INDEX);
-        assert_eq!(effective_media_type(None, br#"{"config":{}}"#), OCI_MANIFEST);
+        assert_eq!(
+            effective_media_type(None, br#"{"manifests":[]}"#),
+            OCI_INDEX
+        );
+        assert_eq!(
+            effective_media_type(None, br#"{"config":{}}"#),
+            OCI_MANIFEST
+        );
     }
 }

@@ -44,7 +44,10 @@ pub struct PulledImage {
 impl RegistryClient {
     /// Fetch the image manifest a reference names, following an index to its linux/amd64
     /// entry.
-    pub fn resolve_image_manifest(&self, reference: &Reference) -> Result<ResolvedManifest, RegistryError> {
+    pub fn resolve_image_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<ResolvedManifest, RegistryError> {
         let fetched = self.get_manifest(reference)?;
         match ManifestKind::of(&fetched.media_type) {
             Some(ManifestKind::Image) => {
@@ -57,13 +60,18 @@ impl RegistryClient {
             }
             Some(ManifestKind::Index) => {
                 let index: IndexParts =
-                    serde_json::from_slice(&fetched.bytes).map_err(|source| RegistryError::ParseManifest {
-                        reference: reference.to_string(),
-                        source,
+                    serde_json::from_slice(&fetched.bytes).map_err(|source| {
+                        RegistryError::ParseManifest {
+                            reference: reference.to_string(),
+                            source,
+                        }
                     })?;
-                let entry = index.linux_amd64().ok_or_else(|| RegistryError::NoMatchingPlatform {
-                    reference: reference.to_string(),
-                })?;
+                let entry =
+                    index
+                        .linux_amd64()
+                        .ok_or_else(|| RegistryError::NoMatchingPlatform {
+                            reference: reference.to_string(),
+                        })?;
                 let pinned = reference.with_digest(entry.digest.clone());
                 let manifest = self.get_manifest(&pinned)?;
                 if ManifestKind::of(&manifest.media_type) != Some(ManifestKind::Image) {
@@ -88,7 +96,11 @@ impl RegistryClient {
 
     /// Pull an image into `store`: manifest, config and layers, each verified against its
     /// digest; blobs already present are not transferred again.
-    pub fn pull_image(&self, reference: &Reference, store: &BlobStore) -> Result<PulledImage, RegistryError> {
+    pub fn pull_image(
+        &self,
+        reference: &Reference,
+        store: &BlobStore,
+    ) -> Result<PulledImage, RegistryError> {
         let resolved = self.resolve_image_manifest(reference)?;
         let credential = self.credential(reference)?;
         let mut blobs: Vec<&BlobDescriptor> = Vec::with_capacity(resolved.parts.layers.len() + 1);
@@ -97,13 +109,26 @@ impl RegistryClient {
                 blobs.push(descriptor);
             }
         }
-        let (reused, missing): (Vec<&BlobDescriptor>, Vec<&BlobDescriptor>) =
-            blobs.into_iter().partition(|descriptor| store.contains(&descriptor.digest));
+        let (reused, missing): (Vec<&BlobDescriptor>, Vec<&BlobDescriptor>) = blobs
+            .into_iter()
+            .partition(|descriptor| store.contains(&descriptor.digest));
         self.for_each_bounded(&missing, |descriptor| {
-            self.pull_blob_as(reference, &descriptor.digest, Some(descriptor.size), store, &credential)
+            self.pull_blob_as(
+                reference,
+                &descriptor.digest,
+                Some(descriptor.size),
+                store,
+                &credential,
+            )
         })?;
-        let fetched: Vec<Digest> = missing.iter().map(|descriptor| descriptor.digest.clone()).collect();
-        let reused: Vec<Digest> = reused.iter().map(|descriptor| descriptor.digest.clone()).collect();
+        let fetched: Vec<Digest> = missing
+            .iter()
+            .map(|descriptor| descriptor.digest.clone())
+            .collect();
+        let reused: Vec<Digest> = reused
+            .iter()
+            .map(|descriptor| descriptor.digest.clone())
+            .collect();
         store
             .put_bytes(&resolved.manifest.bytes)
             .map_err(|source| RegistryError::StoreBlob {

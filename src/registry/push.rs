@@ -176,9 +176,18 @@ impl RegistryClient {
             scopes.push(Scope::pull(from));
         }
         let outcomes = self.for_each_bounded(&unique, |(digest, size)| {
-            self.push_one(reference, digest, *size, store, mount_from, &scopes, &credential)
+            self.push_one(
+                reference,
+                digest,
+                *size,
+                store,
+                mount_from,
+                &scopes,
+                &credential,
+            )
         })?;
-        let manifest_digest = self.put_manifest_as(reference, manifest_bytes, media_type, &scopes, &credential)?;
+        let manifest_digest =
+            self.put_manifest_as(reference, manifest_bytes, media_type, &scopes, &credential)?;
         let mut report = PushReport {
             uploaded: Vec::new(),
             mounted: Vec::new(),
@@ -220,7 +229,11 @@ impl RegistryClient {
                 MountOutcome::UploadStarted { location } => session = Some(location),
             }
         }
-        let source = StoredBlob { store, digest, size };
+        let source = StoredBlob {
+            store,
+            digest,
+            size,
+        };
         self.upload(
             &Upload {
                 repository,
@@ -257,12 +270,15 @@ impl RegistryClient {
                         if result.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
-                        results.lock().unwrap_or_else(|poison| poison.into_inner())[index] = Some(result);
+                        results.lock().unwrap_or_else(|poison| poison.into_inner())[index] =
+                            Some(result);
                     }
                 });
             }
         });
-        let results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
+        let results = results
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut collected = Vec::with_capacity(items.len());
         let mut first_error = None;
         for result in results {
@@ -282,7 +298,11 @@ impl RegistryClient {
 
     /// Upload with whole-session retries; `session` is an already-open upload (from a mount
     /// the registry turned into an upload).
-    fn upload(&self, upload: &Upload<'_>, mut session: Option<String>) -> Result<(), RegistryError> {
+    fn upload(
+        &self,
+        upload: &Upload<'_>,
+        mut session: Option<String>,
+    ) -> Result<(), RegistryError> {
         let retry = self.options.retry;
         let mut chunked = upload.size > self.options.chunked_threshold;
         let mut attempt = 0;
@@ -362,13 +382,21 @@ impl RegistryClient {
                 },
             )
         })?;
-        let min_chunk = header(&answer.response, "oci-chunk-min-length").and_then(|value| value.trim().parse().ok());
-        Ok((upload_url(&self.base_url(upload.repository), &location, &[]), min_chunk))
+        let min_chunk = header(&answer.response, "oci-chunk-min-length")
+            .and_then(|value| value.trim().parse().ok());
+        Ok((
+            upload_url(&self.base_url(upload.repository), &location, &[]),
+            min_chunk,
+        ))
     }
 
     /// One `PUT ?digest=` carrying the whole blob.
     fn upload_monolithic(&self, upload: &Upload<'_>, location: &str) -> Result<(), AttemptFailure> {
-        let url = upload_url(&self.base_url(upload.repository), location, &[("digest", upload.digest.to_string())]);
+        let url = upload_url(
+            &self.base_url(upload.repository),
+            location,
+            &[("digest", upload.digest.to_string())],
+        );
         let open = || upload.source.open();
         let result = self.exchange(Exchange {
             method: Method::PUT,
@@ -388,7 +416,12 @@ impl RegistryClient {
     }
 
     /// `PATCH`es of `chunk_size` bytes, then an empty `PUT ?digest=`.
-    fn upload_chunked(&self, upload: &Upload<'_>, location: &str, chunk_size: u64) -> Result<(), AttemptFailure> {
+    fn upload_chunked(
+        &self,
+        upload: &Upload<'_>,
+        location: &str,
+        chunk_size: u64,
+    ) -> Result<(), AttemptFailure> {
         let base = self.base_url(upload.repository);
         let mut location = upload_url(&base, location, &[]);
         let mut reader = upload.source.open().map_err(|source| {
@@ -424,13 +457,14 @@ impl RegistryClient {
                 single_attempt: true,
             });
             let answer = self.judge(result, upload, &[202])?;
-            let next = header(&answer.response, "location").ok_or_else(|| AttemptFailure::Transient {
-                error: RequestError::MissingHeader {
-                    url: without_credentials(&answer.url),
-                    header: "Location",
-                },
-                retry_after: None,
-            })?;
+            let next =
+                header(&answer.response, "location").ok_or_else(|| AttemptFailure::Transient {
+                    error: RequestError::MissingHeader {
+                        url: without_credentials(&answer.url),
+                        header: "Location",
+                    },
+                    retry_after: None,
+                })?;
             location = upload_url(&base, &next, &[]);
             offset = end + 1;
         }
@@ -495,8 +529,7 @@ impl RegistryClient {
                     source,
                 }));
             }
-            Err(error @ RequestError::Transport { .. })
-                if matches!(&error, RequestError::Transport { source, .. } if is_retryable_transport(source)) =>
+            Err(error @ RequestError::Transport { .. }) if matches!(&error, RequestError::Transport { source, .. } if is_retryable_transport(source)) =>
             {
                 return Err(AttemptFailure::Transient {
                     error,
@@ -506,7 +539,8 @@ impl RegistryClient {
             Err(error) => return Err(AttemptFailure::Fatal(self.upload_error(upload, error))),
         };
         let status = answer.response.status().as_u16();
-        let retry_after = header(&answer.response, "retry-after").and_then(|value| parse_retry_after(&value));
+        let retry_after =
+            header(&answer.response, "retry-after").and_then(|value| parse_retry_after(&value));
         match self.expect_upload(answer, upload, accepted) {
             Ok(answer) => Ok(answer),
             Err(error) if status == 413 => Err(AttemptFailure::TooLarge { error }),
@@ -518,7 +552,12 @@ impl RegistryClient {
         }
     }
 
-    fn expect_upload(&self, answer: Answer, upload: &Upload<'_>, accepted: &[u16]) -> Result<Answer, RequestError> {
+    fn expect_upload(
+        &self,
+        answer: Answer,
+        upload: &Upload<'_>,
+        accepted: &[u16],
+    ) -> Result<Answer, RequestError> {
         expect(
             answer,
             accepted,
@@ -529,15 +568,19 @@ impl RegistryClient {
         )
     }
 
-    fn check_stored_digest(&self, answer: &Answer, upload: &Upload<'_>) -> Result<(), AttemptFailure> {
+    fn check_stored_digest(
+        &self,
+        answer: &Answer,
+        upload: &Upload<'_>,
+    ) -> Result<(), AttemptFailure> {
         match header(&answer.response, "docker-content-digest") {
-            Some(stored) if stored != upload.digest.to_string() => {
-                Err(AttemptFailure::Fatal(RegistryError::UploadedDigestMismatch {
+            Some(stored) if stored != upload.digest.to_string() => Err(AttemptFailure::Fatal(
+                RegistryError::UploadedDigestMismatch {
                     repository: upload.repository.repository().to_owned(),
                     digest: upload.digest.clone(),
                     actual: stored,
-                }))
-            }
+                },
+            )),
             _ => Ok(()),
         }
     }

@@ -58,7 +58,9 @@ impl Reference {
             ));
         }
         let (registry, repository) = match name.split_once('/') {
-            Some((first, remainder)) if looks_like_registry(first) => (normalize_registry(first), remainder.to_owned()),
+            Some((first, remainder)) if looks_like_registry(first) => {
+                (normalize_registry(first), remainder.to_owned())
+            }
             _ => (DOCKER_HUB.to_owned(), name.to_owned()),
         };
         if !is_valid_registry(&registry) {
@@ -89,7 +91,10 @@ impl Reference {
 
     /// A reference to `repository` on `registry` (no tag or digest yet).
     pub fn new(registry: &str, repository: &str) -> Result<Self, RegistryError> {
-        Self::parse(&format!("{registry}/{repository}")).map(|reference| Self { tag: None, ..reference })
+        Self::parse(&format!("{registry}/{repository}")).map(|reference| Self {
+            tag: None,
+            ..reference
+        })
     }
 
     /// The registry as users write it (`docker.io`, `127.0.0.1:5000`).
@@ -193,7 +198,11 @@ impl fmt::Display for Reference {
 
 /// The API host for a registry name (Docker Hub's differs from its name).
 pub fn api_host(registry: &str) -> &str {
-    if registry == DOCKER_HUB { DOCKER_HUB_API_HOST } else { registry }
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_API_HOST
+    } else {
+        registry
+    }
 }
 
 /// Map Docker Hub's aliases and config-file spellings (`https://index.docker.io/v1/`) to one
@@ -203,9 +212,15 @@ pub fn normalize_registry(text: &str) -> String {
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"))
         .unwrap_or(text);
-    let host = without_scheme.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let host = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB.to_owned(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB.to_owned()
+        }
         _ => host,
     }
 }
@@ -226,7 +241,10 @@ pub fn is_loopback_host(registry: &str) -> bool {
 /// Docker's rule: the first path component is a registry when it has a `.` or `:` or is
 /// `localhost`; otherwise `team/app` means Docker Hub.
 fn looks_like_registry(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost" || component.starts_with('[')
+    component.contains('.')
+        || component.contains(':')
+        || component == "localhost"
+        || component.starts_with('[')
 }
 
 fn is_valid_registry(registry: &str) -> bool {
@@ -241,7 +259,9 @@ fn is_valid_tag(tag: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 128
         && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The distribution grammar: components of `[a-z0-9]+` joined by `.`, `_`, `__` or runs of `-`.
@@ -267,7 +287,10 @@ fn is_valid_component(component: &str) -> bool {
             .position(|b| is_alnum(*b))
             .map_or(bytes.len(), |offset| index + offset);
         let separator = &component[index..separator_end];
-        let allowed = separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-');
+        let allowed = separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-');
         if !allowed {
             return false;
         }
@@ -294,27 +317,53 @@ mod tests {
     fn bare_names_default_to_docker_hub_library_latest() {
         assert_eq!(
             parts("alpine"),
-            ("docker.io".into(), "library/alpine".into(), Some("latest".into()), None)
+            (
+                "docker.io".into(),
+                "library/alpine".into(),
+                Some("latest".into()),
+                None
+            )
         );
         assert_eq!(
             parts("team/app:1.2"),
-            ("docker.io".into(), "team/app".into(), Some("1.2".into()), None)
+            (
+                "docker.io".into(),
+                "team/app".into(),
+                Some("1.2".into()),
+                None
+            )
         );
-        assert_eq!(Reference::parse("alpine").unwrap().api_host(), "index.docker.io");
+        assert_eq!(
+            Reference::parse("alpine").unwrap().api_host(),
+            "index.docker.io"
+        );
     }
 
     #[test]
     fn registry_with_port_is_not_a_tag() {
         assert_eq!(
             parts("127.0.0.1:5000/team/app"),
-            ("127.0.0.1:5000".into(), "team/app".into(), Some("latest".into()), None)
+            (
+                "127.0.0.1:5000".into(),
+                "team/app".into(),
+                Some("latest".into()),
+                None
+            )
         );
         assert_eq!(
             parts("localhost/app:v1"),
             ("localhost".into(), "app".into(), Some("v1".into()), None)
         );
-        assert!(Reference::parse("localhost:5000/app").unwrap().is_loopback());
-        assert!(Reference::parse("127.0.0.1:5000/app").unwrap().is_loopback());
+        assert!(
+            Reference::parse("localhost:5000/app")
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            Reference::parse("127.0.0.1:5000/app")
+                .unwrap()
+                .is_loopback()
+        );
         assert!(!Reference::parse("reg.example/app").unwrap().is_loopback());
     }
 
@@ -334,8 +383,14 @@ mod tests {
     #[test]
     fn docker_hub_aliases_normalize() {
         assert_eq!(parts("index.docker.io/library/alpine").0, "docker.io");
-        assert_eq!(normalize_registry("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(normalize_registry("http://127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(
+            normalize_registry("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(
+            normalize_registry("http://127.0.0.1:5000"),
+            "127.0.0.1:5000"
+        );
     }
 
     #[test]

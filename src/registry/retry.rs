@@ -42,7 +42,10 @@ impl RetryPolicy {
     /// retry in lockstep; a server's `Retry-After` wins when it asks for longer.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = attempt.saturating_sub(1).min(16);
-        let backoff = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let backoff = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let jittered = backoff.mul_f64(0.5 + fastrand::f64());
         match retry_after {
             Some(asked) => asked.min(self.max_delay).max(jittered),
@@ -116,7 +119,10 @@ mod tests {
             max_delay: Duration::from_secs(5),
         };
         assert!(policy.delay(1, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(5));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(5)
+        );
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }

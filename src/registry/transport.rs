@@ -36,7 +36,9 @@ pub struct Transport {
 impl Transport {
     /// Build the agent; reads the system roots and the extra CA once.
     pub fn new(options: &TransportOptions) -> Result<Self, RegistryError> {
-        let tls = TlsConfig::builder().root_certs(root_certs(options.extra_ca.as_deref())?).build();
+        let tls = TlsConfig::builder()
+            .root_certs(root_certs(options.extra_ca.as_deref())?)
+            .build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // Blob bytes must arrive exactly as stored or their digest fails; never let a
@@ -54,7 +56,13 @@ impl Transport {
             .build();
         Ok(Self {
             agent: config.new_agent(),
-            insecure: Arc::new(options.insecure_registries.iter().map(|host| normalize_registry(host)).collect()),
+            insecure: Arc::new(
+                options
+                    .insecure_registries
+                    .iter()
+                    .map(|host| normalize_registry(host))
+                    .collect(),
+            ),
         })
     }
 
@@ -92,7 +100,9 @@ fn root_certs(extra_ca: Option<&Path>) -> Result<RootCerts, RegistryError> {
             }
         }
         if certs.len() == before {
-            return Err(RegistryError::InvalidCa { path: path.to_owned() });
+            return Err(RegistryError::InvalidCa {
+                path: path.to_owned(),
+            });
         }
     }
     if certs.is_empty() {
@@ -113,7 +123,10 @@ pub fn classify(error: ureq::Error, url: &str, attempts: u32) -> RequestError {
         return RequestError::Certificate { host, detail: text };
     }
     if is_tls {
-        return RequestError::Tls { host, source: error };
+        return RequestError::Tls {
+            host,
+            source: error,
+        };
     }
     RequestError::Transport {
         url: without_credentials(url),
@@ -192,17 +205,26 @@ mod tests {
     #[test]
     fn printable_urls_drop_user_info_and_query() {
         assert_eq!(
-            without_credentials("https://user:pw@reg.example:5000/v2/a/blobs/uploads/x?_state=secret"),
+            without_credentials(
+                "https://user:pw@reg.example:5000/v2/a/blobs/uploads/x?_state=secret"
+            ),
             "https://reg.example:5000/v2/a/blobs/uploads/x"
         );
-        assert_eq!(host_of("https://user:pw@reg.example:5000/v2/"), "reg.example:5000");
+        assert_eq!(
+            host_of("https://user:pw@reg.example:5000/v2/"),
+            "reg.example:5000"
+        );
     }
 
     #[test]
     fn upload_urls_resolve_and_append() {
         let digest = "sha256:ab".to_owned();
         assert_eq!(
-            upload_url("http://h:1", "/v2/a/blobs/uploads/u?_state=s", &[("digest", digest.clone())]),
+            upload_url(
+                "http://h:1",
+                "/v2/a/blobs/uploads/u?_state=s",
+                &[("digest", digest.clone())]
+            ),
             "http://h:1/v2/a/blobs/uploads/u?_state=s&digest=sha256%3Aab"
         );
         assert_eq!(
@@ -218,8 +240,14 @@ mod tests {
             insecure_registries: vec!["http://127.0.0.1:5000".into()],
         })
         .unwrap();
-        assert_eq!(transport.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
-        assert_eq!(transport.base_url("127.0.0.1:5001"), "https://127.0.0.1:5001");
+        assert_eq!(
+            transport.base_url("127.0.0.1:5000"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            transport.base_url("127.0.0.1:5001"),
+            "https://127.0.0.1:5001"
+        );
         assert_eq!(transport.base_url("docker.io"), "https://index.docker.io");
     }
 }
