@@ -158,10 +158,7 @@ impl Cache {
         tempfile::Builder::new()
             .prefix(&format!("{purpose}-"))
             .tempdir_in(&parent)
-            .map_err(|source| CacheError::Create {
-                path: parent,
-                source,
-            })
+            .map_err(|source| CacheError::Create { path: parent, source })
     }
 
     /// Take an exclusive lock named `name`, waiting for other holders.
@@ -219,8 +216,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         .map_err(write_error)?;
     temp.write_all(bytes).map_err(write_error)?;
     temp.as_file().sync_data().map_err(write_error)?;
-    temp.persist(path)
-        .map_err(|error| write_error(error.error))?;
+    temp.persist(path).map_err(|error| write_error(error.error))?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -176,6 +176,9 @@ struct TokenResponse {
 pub struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), Token>>,
+    /// One lock per scope set, held while its token is fetched, so parallel uploads that all
+    /// met the same challenge share one token request.
+    fetching: Mutex<HashMap<(String, String), Arc<Mutex<()>>>>,
 }
 
 impl AuthState {
@@ -203,12 +206,13 @@ impl AuthState {
             }),
             Some(Challenge::Bearer { realm, service }) => {
                 let key = (registry.to_owned(), scope_key(scopes));
-                let now = Instant::now();
-                if let Some(token) = lock(&self.tokens)
-                    .get(&key)
-                    .filter(|token| token.expires > now)
-                {
-                    return Ok(Some(format!("Bearer {}", token.value)));
+                if let Some(header) = self.cached_token(&key) {
+                    return Ok(Some(header));
+                }
+                let key_lock = Arc::clone(lock(&self.fetching).entry(key.clone()).or_default());
+                let _fetching = lock(&key_lock);
+                if let Some(header) = self.cached_token(&key) {
+                    return Ok(Some(header));
                 }
                 let token =
                     fetch_token(agent, retry, &realm, service.as_deref(), scopes, credential)?;
@@ -219,19 +223,37 @@ impl AuthState {
         }
     }
 
-    /// Record a 401's challenge and forget the token that was refused. Returns whether a retry
-    /// can present something different (otherwise the 401 is final).
+    fn cached_token(&self, key: &(String, String)) -> Option<String> {
+        let now = Instant::now();
+        lock(&self.tokens)
+            .get(key)
+            .filter(|token| token.expires > now)
+            .map(|token| format!("Bearer {}", token.value))
+    }
+
+    /// Record a 401's challenge and forget the token that was refused (only that one: a
+    /// parallel request may already have fetched a fresh token for the same scopes). Returns
+    /// whether a retry can present something different (otherwise the 401 is final).
     pub fn learn(
         &self,
         registry: &str,
         scopes: &[Scope],
         header: Option<&str>,
         credential: &Credential,
+        sent: Option<&str>,
     ) -> bool {
         let Some(challenge) = header.and_then(parse_challenge) else {
             return false;
         };
-        lock(&self.tokens).remove(&(registry.to_owned(), scope_key(scopes)));
+        let key = (registry.to_owned(), scope_key(scopes));
+        let mut tokens = lock(&self.tokens);
+        let refused = tokens
+            .get(&key)
+            .is_some_and(|token| sent == Some(format!("Bearer {}", token.value).as_str()));
+        if refused {
+            tokens.remove(&key);
+        }
+        drop(tokens);
         let retry_helps = match (&challenge, credential) {
             (_, Credential::BearerToken { .. } | Credential::Header { .. }) => false,
             (Challenge::Basic, credential) => matches!(credential, Credential::Basic { .. }),
@@ -420,7 +442,7 @@ mod tests {
                 .unwrap(),
             None
         );
-        assert!(state.learn("r", &scopes, Some(r#"Basic realm="x""#), &credential));
+        assert!(state.learn("r", &scopes, Some(r#"Basic realm="x""#), &credential, None));
         assert_eq!(
             state
                 .authorization(&agent, &RetryPolicy::none(), "r", &scopes, &credential)
@@ -431,7 +453,8 @@ mod tests {
             "r",
             &scopes,
             Some(r#"Basic realm="x""#),
-            &Credential::Anonymous
+            &Credential::Anonymous,
+            None
         ));
     }
 }

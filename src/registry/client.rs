@@ -615,6 +615,7 @@ impl RegistryClient {
                     exchange.scopes,
                     challenge.as_deref(),
                     exchange.credential,
+                    authorization.as_deref(),
                 ) {
                     // Learning the challenge is not a failed attempt.
                     attempt -= 1;
