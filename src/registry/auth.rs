@@ -171,14 +171,17 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// A token cache key: registry and sorted scope set.
+type TokenKey = (String, String);
+
 /// What the client has learned about each registry's authentication, shared by all threads.
 #[derive(Debug, Default)]
 pub struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
-    tokens: Mutex<HashMap<(String, String), Token>>,
+    tokens: Mutex<HashMap<TokenKey, Token>>,
     /// One lock per scope set, held while its token is fetched, so parallel uploads that all
     /// met the same challenge share one token request.
-    fetching: Mutex<HashMap<(String, String), Arc<Mutex<()>>>>,
+    fetching: Mutex<HashMap<TokenKey, Arc<Mutex<()>>>>,
 }
 
 impl AuthState {
@@ -223,7 +226,7 @@ impl AuthState {
         }
     }
 
-    fn cached_token(&self, key: &(String, String)) -> Option<String> {
+    fn cached_token(&self, key: &TokenKey) -> Option<String> {
         let now = Instant::now();
         lock(&self.tokens)
             .get(key)
@@ -377,7 +380,7 @@ fn fetch_token(
                 return Err(RequestError::Transport {
                     url: shown_realm,
                     attempts: attempt,
-                    source,
+                    source: Box::new(source),
                 });
             }
         }

@@ -170,7 +170,7 @@ impl RegistryClient {
         let scopes = [Scope::pull(reference.repository())];
         let fail = |source| RegistryError::GetManifest {
             reference: reference.to_string(),
-            source,
+            source: Box::new(source),
         };
         let url = format!(
             "{}/v2/{}/manifests/{}",
@@ -255,7 +255,7 @@ impl RegistryClient {
         let fail = |source| RegistryError::CheckBlob {
             repository: repository.repository().to_owned(),
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         };
         let answer = self
             .exchange(Exchange {
@@ -313,12 +313,12 @@ impl RegistryClient {
         let fail = |source| RegistryError::PullBlob {
             repository: repository.repository().to_owned(),
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         };
         let store_error = |source| RegistryError::StoreBlob {
             repository: repository.repository().to_owned(),
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         };
         let retry = self.options.retry;
         let mut attempt = 0;
@@ -378,12 +378,12 @@ impl RegistryClient {
                 return Err(RegistryError::PulledBlobCorrupt {
                     repository: repository.repository().to_owned(),
                     digest: digest.clone(),
-                    source: OciError::SizeMismatch {
+                    source: Box::new(OciError::SizeMismatch {
                         location: url,
                         digest: digest.clone(),
                         expected,
                         actual: writer.written(),
-                    },
+                    }),
                 });
             }
             return match writer.commit(Some(digest)) {
@@ -392,7 +392,7 @@ impl RegistryClient {
                     Err(RegistryError::PulledBlobCorrupt {
                         repository: repository.repository().to_owned(),
                         digest: digest.clone(),
-                        source,
+                        source: Box::new(source),
                     })
                 }
                 Err(source) => Err(store_error(source)),
@@ -427,7 +427,7 @@ impl RegistryClient {
             repository: repository.repository().to_owned(),
             from_repository: from_repository.to_owned(),
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         };
         let url = format!(
             "{}/v2/{}/blobs/uploads/?mount={digest}&from={from_repository}",
@@ -495,7 +495,7 @@ impl RegistryClient {
     ) -> Result<Digest, RegistryError> {
         let fail = |source| RegistryError::PutManifest {
             reference: reference.to_string(),
-            source,
+            source: Box::new(source),
         };
         let digest = Digest::of_bytes(bytes);
         let url = format!(

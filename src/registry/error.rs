@@ -56,7 +56,7 @@ pub enum RegistryError {
     GetManifest {
         reference: String,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("the manifest of {reference} hashes to {actual}, not {expected}")]
     ManifestDigestMismatch {
@@ -84,28 +84,28 @@ pub enum RegistryError {
         repository: String,
         digest: Digest,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("blob {digest} pulled from {repository} does not match its digest")]
     PulledBlobCorrupt {
         repository: String,
         digest: Digest,
         #[source]
-        source: OciError,
+        source: Box<OciError>,
     },
     #[error("cannot store blob {digest} pulled from {repository}")]
     StoreBlob {
         repository: String,
         digest: Digest,
         #[source]
-        source: OciError,
+        source: Box<OciError>,
     },
     #[error("cannot check whether {repository} has blob {digest}")]
     CheckBlob {
         repository: String,
         digest: Digest,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("cannot mount blob {digest} from {from_repository} into {repository}")]
     MountBlob {
@@ -113,20 +113,20 @@ pub enum RegistryError {
         from_repository: String,
         digest: Digest,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("cannot upload blob {digest} to {repository}")]
     UploadBlob {
         repository: String,
         digest: Digest,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("cannot read blob {digest} to upload it")]
     ReadUploadSource {
         digest: Digest,
         #[source]
-        source: OciError,
+        source: Box<OciError>,
     },
     #[error("the registry stored blob {digest} in {repository} as {actual}")]
     UploadedDigestMismatch {
@@ -138,7 +138,7 @@ pub enum RegistryError {
     PutManifest {
         reference: String,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("the registry stored the manifest of {reference} as {actual}, not {expected}")]
     PutManifestDigestMismatch {
@@ -157,14 +157,14 @@ pub enum RequestError {
     Tls {
         host: String,
         #[source]
-        source: ureq::Error,
+        source: Box<ureq::Error>,
     },
     #[error("cannot reach {url} (after {attempts} attempts)")]
     Transport {
         url: String,
         attempts: u32,
         #[source]
-        source: ureq::Error,
+        source: Box<ureq::Error>,
     },
     #[error("{registry} refused the credentials for {scope} (HTTP {status}{})", message_suffix(.message))]
     Unauthorized {

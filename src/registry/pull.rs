@@ -134,7 +134,7 @@ impl RegistryClient {
             .map_err(|source| RegistryError::StoreBlob {
                 repository: reference.repository().to_owned(),
                 digest: resolved.manifest.digest.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(PulledImage {
             reference: reference.with_digest(resolved.manifest.digest.clone()),

@@ -161,10 +161,10 @@ impl RegistryClient {
             if !store.contains(digest) {
                 return Err(RegistryError::ReadUploadSource {
                     digest: digest.clone(),
-                    source: OciError::MissingBlob {
+                    source: Box::new(OciError::MissingBlob {
                         location: store.location().to_owned(),
                         digest: digest.clone(),
-                    },
+                    }),
                 });
             }
         }
@@ -343,12 +343,12 @@ impl RegistryClient {
         match source {
             RequestError::ReadLocalBlob { source } => RegistryError::ReadUploadSource {
                 digest: upload.digest.clone(),
-                source,
+                source: Box::new(source),
             },
             source => RegistryError::UploadBlob {
                 repository: upload.repository.repository().to_owned(),
                 digest: upload.digest.clone(),
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -427,7 +427,7 @@ impl RegistryClient {
         let mut reader = upload.source.open().map_err(|source| {
             AttemptFailure::Fatal(RegistryError::ReadUploadSource {
                 digest: upload.digest.clone(),
-                source,
+                source: Box::new(source),
             })
         })?;
         let mut offset = 0u64;
@@ -471,12 +471,12 @@ impl RegistryClient {
         if offset != upload.size {
             return Err(AttemptFailure::Fatal(RegistryError::ReadUploadSource {
                 digest: upload.digest.clone(),
-                source: OciError::SizeMismatch {
+                source: Box::new(OciError::SizeMismatch {
                     location: "the upload source".to_owned(),
                     digest: upload.digest.clone(),
                     expected: upload.size,
                     actual: offset,
-                },
+                }),
             }));
         }
         let url = upload_url(&base, &location, &[("digest", upload.digest.to_string())]);
@@ -510,7 +510,7 @@ impl RegistryClient {
         };
         RegistryError::ReadUploadSource {
             digest: upload.digest.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -526,7 +526,7 @@ impl RegistryClient {
             Err(RequestError::ReadLocalBlob { source }) => {
                 return Err(AttemptFailure::Fatal(RegistryError::ReadUploadSource {
                     digest: upload.digest.clone(),
-                    source,
+                    source: Box::new(source),
                 }));
             }
             Err(error @ RequestError::Transport { .. }) if matches!(&error, RequestError::Transport { source, .. } if is_retryable_transport(source)) =>

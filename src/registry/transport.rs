@@ -125,13 +125,13 @@ pub fn classify(error: ureq::Error, url: &str, attempts: u32) -> RequestError {
     if is_tls {
         return RequestError::Tls {
             host,
-            source: error,
+            source: Box::new(error),
         };
     }
     RequestError::Transport {
         url: without_credentials(url),
         attempts,
-        source: error,
+        source: Box::new(error),
     }
 }
 
