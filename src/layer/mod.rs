@@ -1,5 +1,6 @@
 //! Layers: entries, the deterministic tar writer, compression, and writing blobs.
 
+mod cache;
 mod compress;
 mod entry;
 mod error;
@@ -8,6 +9,7 @@ mod tar_writer;
 
 use std::io::BufWriter;
 
+pub use cache::{LayerCache, LayerCacheError, LayerRecord};
 pub use compress::{Compression, Encoder};
 pub use entry::{Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path};
 pub use error::LayerError;
@@ -50,6 +52,19 @@ pub fn write_layer(entries: &LayerEntries, compression: Compression, store: &Blo
         uncompressed_size,
         media_type: compression.media_type().to_owned(),
     })
+}
+
+/// The diff_id and size of the tar `entries` would make, without compressing or storing
+/// anything: hashing is an order of magnitude faster than compressing, so a layer whose
+/// diff_id matches a stored blob is reused without recompression.
+pub fn tar_digest(entries: &LayerEntries) -> Result<(Digest, u64), LayerError> {
+    let sink = HashingWriter::new(std::io::sink());
+    let sink = write_tar(entries, BufWriter::with_capacity(256 * 1024, sink))?;
+    let sink = sink.into_inner().map_err(|error| LayerError::WriteTar {
+        source: error.into_error(),
+    })?;
+    let (_, digest, size) = sink.finish();
+    Ok((digest, size))
 }
 
 /// Write several independent layers, compressing them in parallel. Results keep input order.
