@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Detect, build and export an image of the app.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Show which buildpacks match the app, and why.
     Detect(detect::DetectArgs),
     /// Manage kiln's cache and local image store.
@@ -62,7 +62,7 @@ pub fn main() -> i32 {
     };
     let ui = Ui::new(cli.quiet, cli.verbose);
     let result = match cli.command {
-        Command::Build(args) => build::run(args, &ui),
+        Command::Build(args) => build::run(*args, &ui),
         Command::Detect(args) => detect::run(args, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };

@@ -25,6 +25,7 @@ fn diagnose(error: &anyhow::Error) -> Option<(ErrorClass, Option<String>)> {
             crate::pipeline::PipelineError,
             crate::images::OpenImageError,
             crate::export::ExportError,
+            crate::registry::RegistryError,
             crate::env::EnvError,
             crate::cache::CacheError,
             crate::pipeline::builder::BuilderError,

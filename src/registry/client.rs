@@ -47,6 +47,14 @@ impl RegistryOptions {
         Ok(Self::with_credentials(CredentialStore::from_env()?))
     }
 
+    /// Defaults with credentials from the environment and these TLS/plain-HTTP settings
+    /// (what the CLI's `--registry-ca` and `--insecure-registry` produce).
+    pub fn from_env_with(transport: &TransportOptions) -> Result<Self, RegistryError> {
+        let mut options = Self::from_env()?;
+        options.transport = transport.clone();
+        Ok(options)
+    }
+
     /// Defaults with the given credentials.
     pub fn with_credentials(credentials: CredentialStore) -> Self {
         Self {
