@@ -31,13 +31,14 @@
 //! - [`auth`]: challenges, scopes, tokens.
 //! - [`transport`]: the HTTP agent, TLS roots, insecure hosts.
 //! - [`retry`]: backoff policy.
-//! - [`client`]: the exchange loop and single-request operations.
+//! - [`client`]: options and single-request operations; `exchange.rs` holds the request loop.
 //! - [`push`] and [`pull`]: blobs and whole images.
 
 pub mod auth;
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod exchange;
 pub mod manifest;
 pub mod pull;
 pub mod push;

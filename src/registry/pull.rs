@@ -1,11 +1,22 @@
-//! Pulling whole images: resolve an index to linux/amd64, then fetch the config and layers
+//! Downloads: single blobs streamed into the store with verification, and whole images: resolve an index to linux/amd64, then fetch the config and layers
 //! into the blob store, verified, skipping what the store already has.
 
+use std::io::{self, Read, Write};
+
+use ureq::http::Method;
+
+use super::auth::Scope;
 use super::client::{FetchedManifest, RegistryClient};
-use super::error::RegistryError;
+use super::credentials::Credential;
+use super::error::{RegistryError, RequestError};
+use super::exchange::{Exchange, RequestBody, expect};
 use super::manifest::{BlobDescriptor, ImageManifestParts, IndexParts, ManifestKind};
 use super::reference::Reference;
-use crate::oci::{BlobStore, Digest};
+use super::retry::is_retryable_io;
+use crate::oci::{BlobStore, Digest, OciError};
+
+/// Pulled blobs are read from the network in pieces of this size.
+const PULL_BUFFER: usize = 256 * 1024;
 
 /// An image manifest found through a reference, with its index when there was one.
 #[derive(Debug, Clone)]
@@ -42,6 +53,121 @@ pub struct PulledImage {
 }
 
 impl RegistryClient {
+    /// Stream a blob into `store`, verifying digest (and size, when given) before anything is
+    /// committed. A blob already in the store is not fetched.
+    pub fn pull_blob(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+        size: Option<u64>,
+        store: &BlobStore,
+    ) -> Result<(), RegistryError> {
+        if store.contains(digest) {
+            return Ok(());
+        }
+        let credential = self.credential(repository)?;
+        self.pull_blob_as(repository, digest, size, store, &credential)
+    }
+
+    pub(super) fn pull_blob_as(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+        size: Option<u64>,
+        store: &BlobStore,
+        credential: &Credential,
+    ) -> Result<(), RegistryError> {
+        let scopes = [Scope::pull(repository.repository())];
+        let fail = |source| RegistryError::PullBlob {
+            repository: repository.repository().to_owned(),
+            digest: digest.clone(),
+            source: Box::new(source),
+        };
+        let store_error = |source| RegistryError::StoreBlob {
+            repository: repository.repository().to_owned(),
+            digest: digest.clone(),
+            source: Box::new(source),
+        };
+        let retry = self.options.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = self
+                .exchange(Exchange {
+                    method: Method::GET,
+                    url: self.blob_url(repository, digest),
+                    registry: repository.registry(),
+                    scopes: &scopes,
+                    credential,
+                    headers: Vec::new(),
+                    body: RequestBody::Empty,
+                    single_attempt: false,
+                })
+                .map_err(fail)?;
+            let mut answer = expect(
+                answer,
+                &[200],
+                &scopes,
+                credential,
+                repository.registry(),
+                || format!("blob {digest}"),
+            )
+            .map_err(fail)?;
+            let url = answer.url.clone();
+            let mut writer = store.writer().map_err(store_error)?;
+            // Read and write separately: a network failure is worth retrying, a disk failure not.
+            let mut body = answer.response.body_mut().as_reader();
+            let mut buffer = vec![0u8; PULL_BUFFER];
+            let streamed: Result<(), io::Error> = loop {
+                match body.read(&mut buffer) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => writer.write_all(&buffer[..n]).map_err(|source| {
+                        store_error(OciError::WriteBlob {
+                            location: store.location().to_owned(),
+                            source,
+                        })
+                    })?,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => break Err(error),
+                }
+            };
+            match streamed {
+                Ok(()) => {}
+                Err(error) if is_retryable_io(&error) && attempt < retry.max_attempts => {
+                    drop(writer);
+                    std::thread::sleep(retry.delay(attempt, None));
+                    continue;
+                }
+                Err(source) => return Err(fail(RequestError::ReadBody { url, source })),
+            }
+            if let Some(expected) = size
+                && writer.written() != expected
+            {
+                return Err(RegistryError::PulledBlobCorrupt {
+                    repository: repository.repository().to_owned(),
+                    digest: digest.clone(),
+                    source: Box::new(OciError::SizeMismatch {
+                        location: url,
+                        digest: digest.clone(),
+                        expected,
+                        actual: writer.written(),
+                    }),
+                });
+            }
+            return match writer.commit(Some(digest)) {
+                Ok(_) => Ok(()),
+                Err(source @ OciError::DigestMismatch { .. }) => {
+                    Err(RegistryError::PulledBlobCorrupt {
+                        repository: repository.repository().to_owned(),
+                        digest: digest.clone(),
+                        source: Box::new(source),
+                    })
+                }
+                Err(source) => Err(store_error(source)),
+            };
+        }
+    }
+
     /// Fetch the image manifest a reference names, following an index to its linux/amd64
     /// entry.
     pub fn resolve_image_manifest(

@@ -14,9 +14,10 @@ use std::time::Duration;
 use ureq::http::Method;
 
 use super::auth::Scope;
-use super::client::{Answer, Exchange, MountOutcome, RegistryClient, RequestBody, expect, header};
+use super::client::{MountOutcome, RegistryClient};
 use super::credentials::Credential;
 use super::error::{RegistryError, RequestError};
+use super::exchange::{Answer, Exchange, RequestBody, expect, header};
 use super::reference::Reference;
 use super::retry::{is_retryable_status, is_retryable_transport, parse_retry_after};
 use super::transport::{upload_url, without_credentials};
