@@ -332,3 +332,102 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[test]
+fn index_resolves_to_linux_amd64_and_docker_v2s2_manifests_are_read() {
+    let registry = TestRegistry::start(Flavor::Plain);
+    let layout = tempfile::tempdir().unwrap();
+    let store = BlobStore::for_layout(layout.path());
+    let client = client_for(&registry);
+    let repository = reference(&registry, "multi/app");
+    let amd64 = build_image(&store, &[BASE, APP_V1]);
+    let arm64 = build_image(&store, &[BASE, APP_V2]);
+
+    // The arm64 entry is a Docker v2s2 manifest, so both kinds are exercised.
+    let docker_manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": arm64.blobs[0].0.to_string(),
+            "size": arm64.blobs[0].1,
+        },
+        "layers": arm64.blobs[1..].iter().map(|(digest, size)| serde_json::json!({
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "digest": digest.to_string(),
+            "size": size,
+        })).collect::<Vec<_>>(),
+    });
+    let docker_bytes = kiln::oci::canonical::to_vec(&docker_manifest).unwrap();
+    let docker_digest = Digest::of_bytes(&docker_bytes);
+    for (image, bytes, media_type) in [
+        (
+            &amd64,
+            amd64.manifest_bytes.clone(),
+            amd64.media_type.as_str(),
+        ),
+        (
+            &arm64,
+            docker_bytes.clone(),
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    ] {
+        let pinned = repository.with_digest(Digest::of_bytes(&bytes));
+        client
+            .push_image(&pinned, &bytes, media_type, &image.blobs, &store, None)
+            .unwrap();
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": docker_digest.to_string(),
+             "size": docker_bytes.len(), "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": amd64.media_type, "digest": amd64.manifest_digest.to_string(),
+             "size": amd64.manifest_bytes.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    });
+    let index_bytes = kiln::oci::canonical::to_vec(&index).unwrap();
+    let tagged = repository.with_tag("1").unwrap();
+    let index_digest = client
+        .put_manifest(
+            &tagged,
+            &index_bytes,
+            "application/vnd.oci.image.index.v1+json",
+        )
+        .unwrap();
+
+    let fetched = client.get_manifest(&tagged).unwrap();
+    assert_eq!(
+        fetched.media_type,
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(fetched.digest, index_digest);
+
+    let cache = tempfile::tempdir().unwrap();
+    let cache_store = BlobStore::for_layout(cache.path());
+    let pulled = client.pull_image(&tagged, &cache_store).unwrap();
+    assert_eq!(
+        pulled.manifest_digest, amd64.manifest_digest,
+        "linux/amd64 is chosen"
+    );
+    assert_eq!(pulled.index_digest, Some(index_digest));
+
+    let docker = client
+        .get_manifest(&repository.with_digest(docker_digest.clone()))
+        .unwrap();
+    assert_eq!(
+        docker.media_type,
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let pulled_docker = client
+        .pull_image(&repository.with_digest(docker_digest.clone()), &cache_store)
+        .unwrap();
+    assert_eq!(pulled_docker.manifest_digest, docker_digest);
+    assert_eq!(pulled_docker.layers.len(), 2);
+    assert_eq!(
+        pulled_docker.reused.len(),
+        1,
+        "only the shared base layer was already there"
+    );
+}
