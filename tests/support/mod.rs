@@ -2,6 +2,7 @@
 //! image made from Debian's busybox-static, and readers for what kiln writes.
 #![allow(dead_code)]
 
+pub mod jre;
 pub mod maven;
 
 use std::path::{Path, PathBuf};
