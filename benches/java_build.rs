@@ -6,7 +6,6 @@
 //! Needs Maven, a JDK and Debian's Maven plugin packages (see scripts/test.sh).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::path::Path;
