@@ -9,7 +9,7 @@ use crate::diagnostic::{Diagnose, ErrorClass};
 #[derive(Debug, thiserror::Error)]
 pub enum JavaError {
     #[error("cannot read {path}")]
-    ReadPom {
+    ReadSource {
         path: String,
         #[source]
         source: Box<crate::source::SourceError>,
@@ -120,6 +120,8 @@ pub enum JavaError {
         requested: u32,
         available: u32,
     },
+    #[error("cannot prepare the app copy for Maven")]
+    PrepareWorkspace(#[source] std::io::Error),
     #[error("cannot arrange the built jars")]
     Arrange(#[source] std::io::Error),
 }
@@ -128,8 +130,8 @@ impl Diagnose for JavaError {
     fn class(&self) -> ErrorClass {
         use JavaError::*;
         match self {
-            RunMaven(_) | Arrange(_) => ErrorClass::Internal,
-            ReadPom { .. }
+            RunMaven(_) | PrepareWorkspace(_) | Arrange(_) => ErrorClass::Internal,
+            ReadSource { .. }
             | PomMissing { .. }
             | MalformedPom { .. }
             | NotAPom { .. }
@@ -164,58 +166,98 @@ impl Diagnose for JavaError {
 
     fn hint(&self) -> Option<String> {
         use JavaError::*;
-        let hint = match self {
-            ReadPom { .. } | RunMaven(_) | Arrange(_) | ReadSettings { .. } | RuntimeVersion { .. } => return None,
-            MalformedPom { .. } => "fix the XML at the position shown; `mvn validate` reports the same".to_owned(),
-            PomMissing { .. } => "a Maven project has a pom.xml at its root".to_owned(),
-            NotAPom { .. } => "a Maven project's pom.xml starts with <project>".to_owned(),
-            UnsupportedPackaging { .. } => {
-                "package the app as an executable jar (`<packaging>jar</packaging>` with a main class), or add a Procfile".to_owned()
-            }
-            NoModules { .. } => "list the modules in <modules>, or use `<packaging>jar</packaging>`".to_owned(),
-            MissingModulePom { .. } => "remove the module from <modules> or add its pom.xml".to_owned(),
-            NoRunnableModule { .. } => "name the main class in the app module's maven-jar-plugin \
-                (<configuration><archive><manifest><mainClass>), or choose the module with --env BP_MAVEN_BUILT_MODULE=DIR"
-                .to_owned(),
-            SeveralRunnableModules { .. } | UnknownModule { .. } => {
-                "choose the module to run with --env BP_MAVEN_BUILT_MODULE=DIR".to_owned()
-            }
-            BadJavaVersionFile { .. } => "write a major version such as `17` in .java-version".to_owned(),
+        let text: &str = match self {
+            ReadSource { .. }
+            | RunMaven(_)
+            | PrepareWorkspace(_)
+            | Arrange(_)
+            | ReadSettings { .. }
+            | RuntimeVersion { .. } => return None,
             JavaTooNew { available, .. } => {
-                format!("compile for Java {available} or lower (e.g. <maven.compiler.release>{available}</maven.compiler.release>)")
+                return Some(format!(
+                    "compile for Java {available} or lower \
+                     (e.g. <maven.compiler.release>{available}</maven.compiler.release>)"
+                ));
             }
-            NoJavaRuntime => "build on kiln's default Debian run image (omit --run-image), or, when your run image already \
-                has `java` on PATH, say which version with --env BP_JAVA_RUN_IMAGE_VERSION=17"
-                .to_owned(),
-            BadRunImageVersion { .. } => "use a major version such as 17".to_owned(),
-            RuntimeUnavailable { .. } => "check the builder's Debian suites; bookworm ships openjdk-17-jre-headless".to_owned(),
-            SettingsMissing { .. } => "point MAVEN_SETTINGS at an existing settings.xml, or unset it".to_owned(),
-            MalformedSettings { .. } => "fix the XML of the settings file at the position shown".to_owned(),
-            MavenMissing => "install Maven (Debian: `apt-get install maven`) and a JDK".to_owned(),
-            RepositoryUnreachable { settings: Some(path), .. } => format!(
-                "check the <mirror>/<repository> URLs in {} and that the repository is up; \
-                 set MAVEN_SETTINGS to use another settings.xml",
-                path.display()
-            ),
-            RepositoryUnreachable { settings: None, .. } => "no Maven settings were found (MAVEN_SETTINGS is unset and \
-                ~/.m2/settings.xml is missing), so Maven used Maven Central: point MAVEN_SETTINGS at a settings.xml \
-                with a <mirror> of your repository manager"
-                .to_owned(),
-            RepositoryUnauthorized { .. } => "put the repository's credentials in <servers> of your settings.xml; \
-                variables such as ${env.REPO_PASSWORD} there must be passed with --env REPO_PASSWORD"
-                .to_owned(),
-            ArtifactMissing { .. } => "check the dependency's coordinates, or make the repository (or its mirror) serve it".to_owned(),
-            JdkTooOld { .. } => "install a newer JDK on the build machine (javac compiles the app here)".to_owned(),
-            MavenFailed { .. } => "the Maven output above shows the failing step; `mvn -B package` reproduces it locally".to_owned(),
-            NoJar { .. } | SeveralJars { .. } => "kiln runs the jar of the project; set <build><finalName> to pick one".to_owned(),
-            ReadJar { .. } => "the jar is damaged; build again".to_owned(),
-            NoMainClass { .. } => "configure maven-jar-plugin with <archive><manifest><mainClass>com.example.Main</mainClass>, \
-                or add a Procfile (`web: java -cp app.jar com.example.Main`)"
-                .to_owned(),
             ClassTooNew { available, .. } => {
-                format!("use a version of that dependency built for Java {available} or lower")
+                return Some(format!(
+                    "use a version of that dependency built for Java {available} or lower"
+                ));
+            }
+            RepositoryUnreachable {
+                settings: Some(path),
+                ..
+            } => {
+                return Some(format!(
+                    "check the <mirror>/<repository> URLs in {} and that the repository is up; \
+                     set MAVEN_SETTINGS to use another settings.xml",
+                    path.display()
+                ));
+            }
+            RepositoryUnreachable { settings: None, .. } => {
+                "no Maven settings were found (MAVEN_SETTINGS is unset and ~/.m2/settings.xml \
+                 is missing), so Maven used Maven Central: point MAVEN_SETTINGS at a \
+                 settings.xml with a <mirror> of your repository manager"
+            }
+            MalformedPom { .. } => {
+                "fix the XML at the position shown; `mvn validate` reports the same"
+            }
+            PomMissing { .. } => "a Maven project has a pom.xml at its root",
+            NotAPom { .. } => "a Maven project's pom.xml starts with <project>",
+            UnsupportedPackaging { .. } => {
+                "package the app as an executable jar (`<packaging>jar</packaging>` with a \
+                 main class), or add a Procfile"
+            }
+            NoModules { .. } => {
+                "list the modules in <modules>, or use `<packaging>jar</packaging>`"
+            }
+            MissingModulePom { .. } => "remove the module from <modules> or add its pom.xml",
+            NoRunnableModule { .. } => {
+                "name the main class in the app module's maven-jar-plugin \
+                 (<configuration><archive><manifest><mainClass>), or choose the module with \
+                 --env BP_MAVEN_BUILT_MODULE=DIR"
+            }
+            SeveralRunnableModules { .. } | UnknownModule { .. } => {
+                "choose the module to run with --env BP_MAVEN_BUILT_MODULE=DIR"
+            }
+            BadJavaVersionFile { .. } => "write a major version such as `17` in .java-version",
+            NoJavaRuntime => {
+                "build on kiln's default Debian run image (omit --run-image), or, when your run \
+                 image already has `java` on PATH, say which version with \
+                 --env BP_JAVA_RUN_IMAGE_VERSION=17"
+            }
+            BadRunImageVersion { .. } => "use a major version such as 17",
+            RuntimeUnavailable { .. } => {
+                "check the builder's Debian suites; bookworm ships openjdk-17-jre-headless"
+            }
+            SettingsMissing { .. } => {
+                "point MAVEN_SETTINGS at an existing settings.xml, or unset it"
+            }
+            MalformedSettings { .. } => "fix the XML of the settings file at the position shown",
+            MavenMissing => "install Maven (Debian: `apt-get install maven`) and a JDK",
+            RepositoryUnauthorized { .. } => {
+                "put the repository's credentials in <servers> of your settings.xml; variables \
+                 such as ${env.REPO_PASSWORD} there must be passed with --env REPO_PASSWORD"
+            }
+            ArtifactMissing { .. } => {
+                "check the dependency's coordinates, or make the repository (or its mirror) serve it"
+            }
+            JdkTooOld { .. } => {
+                "install a newer JDK on the build machine (javac compiles the app here)"
+            }
+            MavenFailed { .. } => {
+                "the Maven output above shows the failing step; `mvn -B package` reproduces it"
+            }
+            NoJar { .. } | SeveralJars { .. } => {
+                "kiln runs the jar of the project; set <build><finalName> to pick one"
+            }
+            ReadJar { .. } => "the jar is damaged; build again",
+            NoMainClass { .. } => {
+                "configure maven-jar-plugin with \
+                 <archive><manifest><mainClass>com.example.Main</mainClass>, or add a Procfile \
+                 (`web: java -cp app.jar com.example.Main`)"
             }
         };
-        Some(hint)
+        Some(text.to_owned())
     }
 }

@@ -115,7 +115,7 @@ impl Buildpack for Java {
         {
             // Classes compiled on the user's machine must not leak into the build.
             if stale.is_dir() {
-                fs_err::remove_dir_all(&stale).map_err(JavaError::Arrange)?;
+                fs_err::remove_dir_all(&stale).map_err(JavaError::PrepareWorkspace)?;
             }
         }
         let dependencies_out = context.app_dir.join(DEPENDENCIES_OUT);
@@ -173,7 +173,7 @@ fn check_java_version(
     let java_file = context
         .source
         .read_to_string(".java-version")
-        .map_err(|source| JavaError::ReadPom {
+        .map_err(|source| JavaError::ReadSource {
             path: ".java-version".to_owned(),
             source: Box::new(source),
         })?;

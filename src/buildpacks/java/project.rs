@@ -91,7 +91,7 @@ impl Project {
 fn read_pom(source: &SourceTree, path: &str) -> Result<Pom, JavaError> {
     let text = source
         .read_to_string(path)
-        .map_err(|source| JavaError::ReadPom {
+        .map_err(|source| JavaError::ReadSource {
             path: path.to_owned(),
             source: Box::new(source),
         })?
