@@ -191,3 +191,30 @@ fn without_a_stack_runtime_the_build_says_how_to_get_one() {
         &["BP_JAVA_RUN_IMAGE_VERSION=`latest` is not a Java major version"],
     );
 }
+
+#[test]
+fn a_machine_without_maven_is_told_to_install_it() {
+    let builds = JavaBuilds::new();
+    let app = fixture("java_runtime_dependency");
+    let output = builds
+        .kiln
+        .cmd()
+        .env("HOME", builds.home.path())
+        .env("MAVEN_SETTINGS", &builds.settings)
+        .env("PATH", builds.home.path())
+        .args(["build", "no-maven", "--path", app.path().to_str().unwrap()])
+        .args([
+            "--run-image",
+            &builds.base,
+            "--env",
+            "BP_JAVA_RUN_IMAGE_VERSION=17",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_has(
+        &stderr,
+        &["`mvn` was not found on PATH", "hint: install Maven"],
+    );
+}

@@ -138,6 +138,30 @@ fn runtime_scope_dependencies_ship_and_kiln_sets_the_compiler_release() {
         java["layers"].get("maven-repository").is_none(),
         "the local repository is cache-only"
     );
+
+    // Without a main class in the POM or manifest, a Procfile says how to start the app.
+    let pom = app.path().join("pom.xml");
+    let text = std::fs::read_to_string(&pom).unwrap();
+    std::fs::write(&pom, text.replace("<mainClass>demo.Main</mainClass>", "")).unwrap();
+    std::fs::write(
+        app.path().join("Procfile"),
+        "web: java -cp runtime-dependency-0.1.0.jar:/layers/kiln_java/dependencies/* demo.Main\n",
+    )
+    .unwrap();
+    let report = builds.build_ok("runtime-dependency", app.path());
+    assert_eq!(
+        report["buildpacks"],
+        serde_json::json!(["kiln/java", "kiln/procfile"])
+    );
+    assert_eq!(
+        entrypoint(&builds, "runtime-dependency:latest"),
+        [
+            "/bin/sh",
+            "-c",
+            "java -cp runtime-dependency-0.1.0.jar:/layers/kiln_java/dependencies/* demo.Main"
+        ],
+        "the Procfile's command, run in /workspace where the jar is"
+    );
 }
 
 #[test]
