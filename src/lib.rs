@@ -3,3 +3,4 @@ pub mod cache;
 pub mod diagnostic;
 pub mod layer;
 pub mod oci;
+pub mod stack;
