@@ -4,7 +4,7 @@
 //! Downloads are shared through one cache under the target directory, so only the first
 //! run of the suite (or a new Debian point release) downloads anything.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kiln::cache::Cache;
 use kiln::stack::{Fetcher, MirrorOverrides, MirrorPlan, StackError, SuiteSetting, verify_inrelease};
@@ -102,4 +102,221 @@ fn inrelease_signed_by_another_key_or_altered_is_rejected() {
     let error = verify_inrelease(altered.as_bytes(), &keyring, &url).unwrap_err();
     assert!(matches!(error, StackError::BadSignature { signatures: 3, .. }), "{error}");
     assert!(error.to_string().contains(&url));
+}
+
+// ---------------------------------------------------------------------------------------
+// Run image and runtimes.
+
+use std::sync::OnceLock;
+
+use kiln::layer::{Compression, EntryKind, FileSource, LayerEntries, write_layer, write_tar};
+use kiln::stack::{
+    BuilderStack, LockMode, ResolvedPackage, RunImage, RuntimeRequest, assemble_run_image, assemble_runtime,
+    plan_runtime,
+};
+
+fn builder_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("builders/bookworm/builder.toml")
+}
+
+/// The default builder with its lock kept at `lock_name` under the test directory.
+fn default_stack(lock_name: &str) -> BuilderStack {
+    let mut stack = BuilderStack::parse(
+        &std::fs::read_to_string(builder_path()).unwrap(),
+        &builder_path(),
+        MirrorOverrides::default(),
+    )
+    .unwrap();
+    stack.lock_file = Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join(lock_name));
+    stack
+}
+
+/// The default run image, assembled once per test binary (from the lock when it matches).
+fn shared_run_image() -> &'static (BuilderStack, RunImage) {
+    static IMAGE: OnceLock<(BuilderStack, RunImage)> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let stack = default_stack("stack-shared.lock.toml");
+        let image = assemble_run_image(&stack, &shared_cache(), LockMode::Prefer).unwrap();
+        (stack, image)
+    })
+}
+
+fn version_of<'a>(packages: &'a [ResolvedPackage], name: &str) -> &'a ResolvedPackage {
+    packages
+        .iter()
+        .find(|package| package.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in the package set"))
+}
+
+fn file_text(entries: &LayerEntries, path: &str) -> String {
+    match &entries.get(path).unwrap_or_else(|| panic!("{path} missing")).kind {
+        EntryKind::File(FileSource::Bytes(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        other => panic!("{path} is {other:?}"),
+    }
+}
+
+/// Extract layers in order into `root`, as an image runtime would (as root: owners kept).
+fn extract(layers: &[&LayerEntries], root: &Path) {
+    for entries in layers {
+        let tar = write_tar(entries, Vec::new()).unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(true);
+        archive.set_overwrite(true);
+        archive.unpack(root).unwrap();
+    }
+}
+
+/// Run `command` in `root` as 1000:1000 with /proc mounted in a private mount namespace.
+fn run_in(root: &Path, command: &str) -> String {
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    let script = format!(
+        "mount -t proc proc '{root}/proc' && exec chroot --userspec=1000:1000 '{root}' /bin/sh -c \"$0\"",
+        root = root.display()
+    );
+    let output = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script, command])
+        .env_clear()
+        .env("PATH", kiln::stack::RUN_IMAGE_PATH)
+        .env("HOME", "/home/cnb")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "`{command}` failed: {stdout}\n{stderr}");
+    stdout + &stderr
+}
+
+#[test]
+fn run_image_resolves_reproducibly_and_the_security_suite_changes_versions() {
+    let cache = shared_cache();
+    let with_security = default_stack("stack-repro.lock.toml");
+    let first = assemble_run_image(&with_security, &cache, LockMode::Update).unwrap();
+    let second = assemble_run_image(&with_security, &cache, LockMode::Update).unwrap();
+    let from_lock = assemble_run_image(&with_security, &cache, LockMode::Frozen).unwrap();
+    assert_eq!(first.packages, second.packages);
+    assert_eq!(first.packages, from_lock.packages);
+    let store = cache.blobs();
+    let layer = |image: &RunImage| write_layer(&image.entries, Compression::Gzip, &store).unwrap();
+    let (one, two, three) = (layer(&first), layer(&second), layer(&from_lock));
+    assert_eq!(one.diff_id, two.diff_id);
+    assert_eq!(one.digest, two.digest);
+    assert_eq!(one.diff_id, three.diff_id);
+    assert_eq!(first.labels, second.labels);
+
+    let mut without = default_stack("stack-no-security.lock.toml");
+    without.suites.retain(|suite| suite.name != "bookworm-security");
+    let unpatched = assemble_run_image(&without, &cache, LockMode::Update).unwrap();
+    // libssl3 gets its fixes through bookworm-security: newer there than in the point release.
+    let patched_ssl = version_of(&first.packages, "libssl3");
+    let unpatched_ssl = version_of(&unpatched.packages, "libssl3");
+    assert_eq!(patched_ssl.suite, "bookworm-security");
+    assert_eq!(unpatched_ssl.suite, "bookworm");
+    let parse = |text: &str| kiln::stack::DebVersion::parse(text).unwrap();
+    assert!(parse(&patched_ssl.version) > parse(&unpatched_ssl.version), "{} vs {}", patched_ssl.version, unpatched_ssl.version);
+    // Newest wins: bookworm-security lists an older libc6 than the point release; it loses.
+    assert_eq!(version_of(&first.packages, "libc6").suite, "bookworm");
+    assert_eq!(version_of(&first.packages, "libc6"), version_of(&unpatched.packages, "libc6"));
+    assert_ne!(first.package_set_digest, unpatched.package_set_digest);
+    assert_ne!(layer(&unpatched).diff_id, one.diff_id);
+}
+
+#[test]
+fn run_image_has_the_synthesized_system_and_runs_as_cnb() {
+    let (_, image) = shared_run_image();
+    let names: Vec<&str> = image.packages.iter().map(|package| package.name.as_str()).collect();
+    for excluded in ["debconf", "perl-base", "dpkg", "mawk", "openssl"] {
+        assert!(!names.contains(&excluded), "{excluded} must be excluded: {names:?}");
+    }
+    for package in &image.packages {
+        let stanza = file_text(&image.entries, &format!("var/lib/dpkg/status.d/{}", package.name));
+        assert!(stanza.contains(&format!("\nVersion: {}\n", package.version)), "{stanza}");
+        assert!(stanza.starts_with(&format!("Package: {}\nStatus: install ok installed\n", package.name)));
+    }
+    assert!(file_text(&image.entries, "usr/lib/os-release").contains("VERSION_ID=\"12\""));
+    assert!(file_text(&image.entries, "etc/passwd").contains("cnb:x:1000:1000:cnb:/home/cnb:/bin/sh"));
+    let bundle = file_text(&image.entries, "etc/ssl/certs/ca-certificates.crt");
+    assert!(bundle.matches("-----BEGIN CERTIFICATE-----").count() > 100);
+    assert_eq!(image.labels["io.buildpacks.base.distro.name"], "debian");
+    assert_eq!(image.labels["io.buildpacks.base.distro.version"], "12");
+    assert!(image.labels["io.buildpacks.base.metadata"].contains(&image.package_set_digest.to_string()));
+    for (path, _) in image.entries.iter() {
+        let top = path.split('/').next().unwrap();
+        assert!(!["bin", "sbin", "lib", "lib64"].contains(&top) || path == top, "{path} escaped usr-merge");
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    extract(&[&image.entries], root.path());
+    let output = run_in(root.path(), "id -u; ls -ld /workspace /tmp; /lib64/ld-linux-x86-64.so.2 --version");
+    let mut lines = output.lines();
+    assert_eq!(lines.next(), Some("1000"));
+    assert!(output.contains("cnb cnb") && output.contains("/workspace"), "{output}");
+    assert!(output.contains("drwxrwxrwt"), "{output}");
+    assert!(output.contains("ld.so (Debian GLIBC"), "{output}");
+}
+
+/// Plan and assemble a runtime over the shared run image; returns the extracted root.
+fn runtime_root(request: RuntimeRequest) -> (tempfile::TempDir, kiln::stack::RuntimeLayer) {
+    let (stack, image) = shared_run_image();
+    let cache = shared_cache();
+    let plan = plan_runtime(stack, image, &request, &cache, LockMode::Prefer).unwrap();
+    let again = plan_runtime(stack, image, &request, &cache, LockMode::Prefer).unwrap();
+    assert_eq!(plan.key, again.key, "an unchanged runtime keeps its key");
+    for package in &plan.packages {
+        assert!(
+            !image.packages.iter().any(|base| base.name == package.name),
+            "{} is already in the run image",
+            package.name
+        );
+    }
+    let layer = assemble_runtime(stack, image, &plan, &cache).unwrap();
+    assert_eq!(layer.key, plan.key);
+    let root = tempfile::tempdir().unwrap();
+    extract(&[&image.entries, &layer.entries], root.path());
+    (root, layer)
+}
+
+#[test]
+fn python_runtime_layer_runs_on_the_run_image() {
+    let (root, layer) = runtime_root(RuntimeRequest {
+        name: "python".to_owned(),
+        packages: vec!["python3".to_owned()],
+        exclude: Vec::new(),
+    });
+    assert!(layer.entries.contains("usr/bin/python3.11"));
+    let output = run_in(root.path(), "python3 -c 'import ssl, json, sqlite3, ctypes; print(ssl.OPENSSL_VERSION)'");
+    assert!(output.starts_with("OpenSSL 3."), "{output}");
+}
+
+#[test]
+fn node_runtime_layer_runs_on_the_run_image() {
+    let (root, layer) = runtime_root(RuntimeRequest {
+        name: "node".to_owned(),
+        packages: vec!["nodejs".to_owned()],
+        exclude: Vec::new(),
+    });
+    assert!(layer.packages.iter().any(|package| package.name == "node-undici"));
+    let output = run_in(root.path(), "node -e 'require(\"https\"); console.log(process.version)'");
+    assert!(output.starts_with("v18."), "{output}");
+}
+
+#[test]
+fn java_runtime_layer_has_java_on_path_and_a_cacerts_keytool_reads() {
+    let (root, layer) = runtime_root(RuntimeRequest {
+        name: "java".to_owned(),
+        packages: vec!["openjdk-17-jre-headless".to_owned()],
+        exclude: java_exclude(),
+    });
+    assert!(layer.entries.contains(kiln::stack::JAVA_CACERTS));
+    let output = run_in(root.path(), "java -version");
+    assert!(output.contains("openjdk version \"17."), "{output}");
+    let listing = run_in(root.path(), "keytool -list -cacerts -storepass changeit");
+    assert!(listing.contains("Your keystore contains"), "{listing}");
+    assert!(listing.contains("debian:isrg_root_x1.pem"), "{listing}");
+}
+
+/// What a headless server JRE can do without (as a buildpack would ask): desktop, printing,
+/// sound and smart-card libraries that the JRE only loads on use.
+fn java_exclude() -> Vec<String> {
+    ["libcups2", "libasound2", "libpcsclite1", "libnss3", "util-linux"].iter().map(|name| name.to_string()).collect()
 }

@@ -1,7 +1,9 @@
 //! Signed package indexes of the configured suites: `InRelease` verified against the
 //! source's keyring, then every `Packages` index verified by the sha256 in it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::download::{Expected, Fetcher};
@@ -9,33 +11,96 @@ use super::error::StackError;
 use super::mirror::{MirrorPlan, SuiteSetting, SuiteSource};
 use super::packages_index::{PackageRecord, parse_packages};
 use super::release::{Release, unverified_origin};
+use super::resolver::Universe;
 use super::signature::verify_inrelease;
 
 /// The architecture kiln builds for (linux/amd64 only for now).
 pub const ARCH: &str = "amd64";
 
-/// One suite's verified index.
+/// A suite whose `InRelease` verified, and the Debian source that served it.
 #[derive(Debug, Clone)]
-pub struct SuiteIndex {
+pub struct VerifiedSuite {
     /// Suite name.
     pub suite: String,
-    /// The Debian source it came from.
-    pub uri: String,
-    /// Its packages (`amd64` and `all`).
-    pub records: Vec<PackageRecord>,
+    /// The source.
+    pub source: SuiteSource,
+    /// The signed Release.
+    pub release: Release,
+    /// Where the Release came from.
+    pub release_url: String,
 }
 
-/// Fetch and verify the indexes of `suite` from the first of its sources that is Debian's.
-pub fn load_suite(
+/// A `Packages` index named by a verified Release.
+#[derive(Debug, Clone)]
+pub struct IndexFile {
+    /// Suite it belongs to.
+    pub suite: String,
+    /// Path under `dists/<suite>/`.
+    pub path: String,
+    /// sha256 and size from the signed Release.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// URLs to try, by-hash first.
+    pub urls: Vec<String>,
+    /// The Release that vouches for it.
+    pub release_url: String,
+}
+
+/// All candidate packages of the configured suites.
+#[derive(Debug)]
+pub struct LoadedUniverse {
+    /// The packages.
+    pub universe: Arc<Universe>,
+    /// The Debian source URI of each suite.
+    pub uris: BTreeMap<String, String>,
+}
+
+/// Verify every suite's Release, then load (or reuse, within this process) the universe of
+/// their indexes. Indexes are keyed by their signed sha256, so reuse is always safe.
+pub fn load_universe(
+    plan: &MirrorPlan,
+    fetcher: &Fetcher,
+    suites: &[SuiteSetting],
+    components: &[String],
+) -> Result<LoadedUniverse, StackError> {
+    static PARSED: OnceLock<Mutex<HashMap<String, Arc<Universe>>>> = OnceLock::new();
+    let mut files = Vec::new();
+    let mut uris = BTreeMap::new();
+    for suite in suites {
+        let verified = verify_suite(plan, fetcher, suite, components)?;
+        uris.insert(verified.suite.clone(), verified.source.uri.clone());
+        files.extend(index_files(&verified, components)?);
+    }
+    let key: String = files.iter().map(|file| format!("{} {}\n", file.suite, file.sha256)).collect();
+    let memo = PARSED.get_or_init(Default::default);
+    if let Some(universe) = memo.lock().ok().and_then(|parsed| parsed.get(&key).cloned()) {
+        return Ok(LoadedUniverse { universe, uris });
+    }
+    let mut records = Vec::new();
+    for file in &files {
+        records.extend(load_index(fetcher, file)?);
+    }
+    let universe = Arc::new(Universe::new(records));
+    if let Ok(mut parsed) = memo.lock() {
+        // One universe is enough to keep: builds use one suite set at a time.
+        parsed.clear();
+        parsed.insert(key, universe.clone());
+    }
+    Ok(LoadedUniverse { universe, uris })
+}
+
+/// Fetch `suite`'s `InRelease` from the first of its sources that is Debian's and verify it.
+pub fn verify_suite(
     plan: &MirrorPlan,
     fetcher: &Fetcher,
     suite: &SuiteSetting,
     components: &[String],
-) -> Result<SuiteIndex, StackError> {
+) -> Result<VerifiedSuite, StackError> {
     let component = components.first().map_or("main", String::as_str);
     let sources = plan.sources_for(suite, component)?;
     let mut tried = Vec::new();
-    for source in &sources {
+    for source in sources {
         let url = format!("{}/dists/{}/InRelease", source.uri, suite.name);
         let bytes = fetcher.get(&url)?;
         // Third-party repositories may reuse Debian's suite names; only Debian's own archive
@@ -51,25 +116,34 @@ pub fn load_suite(
             tried.push(source.uri.clone());
             continue;
         }
-        check_valid_until(&release, source, &url)?;
-        let mut records = Vec::new();
-        for component in components {
-            records.extend(load_packages(fetcher, source, &suite.name, &release, &url, component, ARCH)?);
-            let all_listed = release.files.keys().any(|path| path.starts_with(&format!("{component}/binary-all/Packages")));
-            if !release.all_in_arch_indexes && all_listed {
-                records.extend(load_packages(fetcher, source, &suite.name, &release, &url, component, "all")?);
-            }
-        }
-        return Ok(SuiteIndex {
+        check_valid_until(&release, &source, &url)?;
+        return Ok(VerifiedSuite {
             suite: suite.name.clone(),
-            uri: source.uri.clone(),
-            records,
+            source,
+            release,
+            release_url: url,
         });
     }
     Err(StackError::NoDebianSource {
         suite: suite.name.clone(),
         tried: tried.join(", "),
     })
+}
+
+/// The `Packages` indexes of `components` a verified Release lists for kiln's architecture
+/// (and `all`, when the archive keeps those apart).
+pub fn index_files(verified: &VerifiedSuite, components: &[String]) -> Result<Vec<IndexFile>, StackError> {
+    let mut files = Vec::new();
+    for component in components {
+        let mut arches = vec![ARCH];
+        if verified.release.separate_all_index {
+            arches.push("all");
+        }
+        for arch in arches {
+            files.push(index_file(verified, component, arch)?);
+        }
+    }
+    Ok(files)
 }
 
 fn check_valid_until(release: &Release, source: &SuiteSource, url: &str) -> Result<(), StackError> {
@@ -86,15 +160,8 @@ fn check_valid_until(release: &Release, source: &SuiteSource, url: &str) -> Resu
     Ok(())
 }
 
-fn load_packages(
-    fetcher: &Fetcher,
-    source: &SuiteSource,
-    suite: &str,
-    release: &Release,
-    release_url: &str,
-    component: &str,
-    arch: &str,
-) -> Result<Vec<PackageRecord>, StackError> {
+fn index_file(verified: &VerifiedSuite, component: &str, arch: &str) -> Result<IndexFile, StackError> {
+    let release = &verified.release;
     let dir = format!("{component}/binary-{arch}");
     // Prefer the smallest compression the signed Release lists.
     let (path, file) = ["Packages.xz", "Packages.gz", "Packages"]
@@ -104,27 +171,39 @@ fn load_packages(
             release.files.get(&path).map(|file| (path, file))
         })
         .ok_or_else(|| StackError::ReleaseMissingIndex {
-            url: release_url.to_owned(),
+            url: verified.release_url.clone(),
             path: format!("{dir}/Packages"),
         })?;
-    let base = format!("{}/dists/{suite}", source.uri);
+    let base = format!("{}/dists/{}", verified.source.uri, verified.suite);
     let mut urls = Vec::new();
     if release.by_hash {
         urls.push(format!("{base}/{dir}/by-hash/SHA256/{}", file.sha256));
     }
     urls.push(format!("{base}/{path}"));
-    let authority = format!("the signed Release {release_url}");
+    Ok(IndexFile {
+        suite: verified.suite.clone(),
+        path,
+        sha256: file.sha256.clone(),
+        size: file.size,
+        urls,
+        release_url: verified.release_url.clone(),
+    })
+}
+
+/// Download (or reuse from the cache), verify and parse one index.
+pub fn load_index(fetcher: &Fetcher, file: &IndexFile) -> Result<Vec<PackageRecord>, StackError> {
+    let authority = format!("the signed Release {}", file.release_url);
     let compressed = fetcher.fetch_verified(
-        &urls,
+        &file.urls,
         Expected {
             sha256: &file.sha256,
             size: Some(file.size),
             authority: &authority,
         },
     )?;
-    let index_url = format!("{base}/{path}");
-    let text = decompress_index(&compressed, &path, &index_url)?;
-    parse_packages(&text, suite, &[ARCH, "all"]).map_err(|source| StackError::ParseIndex { url: index_url, source })
+    let index_url = file.urls.last().cloned().unwrap_or_default();
+    let text = decompress_index(&compressed, &file.path, &index_url)?;
+    parse_packages(&text, &file.suite, &[ARCH, "all"]).map_err(|source| StackError::ParseIndex { url: index_url, source })
 }
 
 fn decompress_index(bytes: &[u8], path: &str, url: &str) -> Result<String, StackError> {

@@ -31,11 +31,6 @@ impl<'a> Paragraph<'a> {
         Some(lines.join("\n"))
     }
 
-    /// Fields in file order.
-    pub fn fields(&self) -> &[(&'a str, &'a str)] {
-        &self.fields
-    }
-
     /// Whether the paragraph has no fields.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()

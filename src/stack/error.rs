@@ -105,6 +105,12 @@ pub enum StackError {
         #[source]
         source: io::Error,
     },
+    #[error("the package {package} has an unreadable version in its control file")]
+    ControlVersion {
+        package: String,
+        #[source]
+        source: super::version::InvalidVersion,
+    },
     #[error("the package {package} has no {member} member")]
     DebMissingMember { package: String, member: &'static str },
     #[error("the package {package} contains {path}, a {kind}, which images cannot hold")]

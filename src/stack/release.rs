@@ -25,8 +25,10 @@ pub struct Release {
     pub valid_until: Option<i64>,
     /// `Acquire-By-Hash: yes`.
     pub by_hash: bool,
-    /// `No-Support-for-Architecture-all: Packages`: `all` packages are in each arch's index.
-    pub all_in_arch_indexes: bool,
+    /// Whether apt would fetch a separate `binary-all` index: `all` is among the
+    /// `Architectures` and `No-Support-for-Architecture-all: Packages` is absent (otherwise
+    /// `all` packages are listed in each architecture's index).
+    pub separate_all_index: bool,
     /// Files by path relative to `dists/<suite>/`.
     pub files: HashMap<String, ReleaseFile>,
 }
@@ -73,9 +75,12 @@ impl Release {
             codename: paragraph.get("Codename").unwrap_or_default().to_owned(),
             valid_until,
             by_hash: yes("Acquire-By-Hash"),
-            all_in_arch_indexes: paragraph
-                .get("No-Support-for-Architecture-all")
-                .is_some_and(|value| value.split_whitespace().any(|word| word == "Packages")),
+            separate_all_index: paragraph
+                .get("Architectures")
+                .is_some_and(|value| value.split_whitespace().any(|arch| arch == "all"))
+                && !paragraph
+                    .get("No-Support-for-Architecture-all")
+                    .is_some_and(|value| value.split_whitespace().any(|word| word == "Packages")),
             files,
         })
     }
@@ -157,11 +162,15 @@ mod tests {
 
     #[test]
     fn reads_fields_and_checksums() {
-        let text = "Origin: Debian\nCodename: bookworm\nValid-Until: Thu, 01 Jan 1970 00:01:00 UTC\nAcquire-By-Hash: yes\nNo-Support-for-Architecture-all: Packages\nSHA256:\n 9e0b5aabb2465b3d2e7a7fe27f9913846277833f7a2826e7767acccff5b588c5  8790396 main/binary-amd64/Packages.xz\n";
+        let text = "Origin: Debian\nCodename: bookworm\nArchitectures: all amd64\nValid-Until: Thu, 01 Jan 1970 00:01:00 UTC\nAcquire-By-Hash: yes\nNo-Support-for-Architecture-all: Packages\nSHA256:\n 9e0b5aabb2465b3d2e7a7fe27f9913846277833f7a2826e7767acccff5b588c5  8790396 main/binary-amd64/Packages.xz\n";
         let release = Release::parse(text, "test").unwrap();
         assert_eq!(release.origin, "Debian");
         assert_eq!(release.valid_until, Some(60));
-        assert!(release.by_hash && release.all_in_arch_indexes);
+        assert!(release.by_hash && !release.separate_all_index);
+        let security = Release::parse("Origin: Debian\nArchitectures: amd64 arm64\n", "test").unwrap();
+        assert!(!security.separate_all_index);
+        let split = Release::parse("Origin: Debian\nArchitectures: all amd64\n", "test").unwrap();
+        assert!(split.separate_all_index);
         assert_eq!(release.files["main/binary-amd64/Packages.xz"].size, 8_790_396);
         assert_eq!(unverified_origin(b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: NodeSource\n").as_deref(), Some("NodeSource"));
     }
