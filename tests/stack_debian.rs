@@ -250,8 +250,12 @@ fn run_image_has_the_synthesized_system_and_runs_as_cnb() {
     let output = run_in(root.path(), "id -u; ls -ld /workspace /tmp; /lib64/ld-linux-x86-64.so.2 --version");
     let mut lines = output.lines();
     assert_eq!(lines.next(), Some("1000"));
-    assert!(output.contains("cnb cnb") && output.contains("/workspace"), "{output}");
-    assert!(output.contains("drwxrwxrwt"), "{output}");
+    let listing = |path: &str| -> Vec<String> {
+        let line = output.lines().find(|line| line.ends_with(path)).unwrap_or_else(|| panic!("{output}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(listing("/workspace")[..4], ["drwxr-xr-x", "2", "cnb", "cnb"], "{output}");
+    assert_eq!(listing("/tmp")[0], "drwxrwxrwt", "{output}");
     assert!(output.contains("ld.so (Debian GLIBC"), "{output}");
 }
 
