@@ -60,11 +60,12 @@ impl AptConfig {
                     Some(key) => self.set(&scopes, &key, word),
                     None => pending_key = Some(word),
                 },
-                Token::Quoted(value) => match pending_key.take() {
-                    Some(key) => self.set(&scopes, &key, value),
-                    // A bare list item inside a block: not a scalar kiln reads.
-                    None => {}
-                },
+                // A quoted value without a key is a list item: not a scalar kiln reads.
+                Token::Quoted(value) => {
+                    if let Some(key) = pending_key.take() {
+                        self.set(&scopes, &key, value);
+                    }
+                }
                 Token::Open => scopes.push(pending_key.take().unwrap_or_default()),
                 Token::Close => {
                     scopes.pop();
@@ -76,17 +77,38 @@ impl AptConfig {
     }
 
     fn set(&mut self, scopes: &[String], key: &str, value: String) {
-        let mut full: Vec<&str> = scopes.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let mut full: Vec<&str> = scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         full.push(key);
-        self.values.insert(full.join("::").to_ascii_lowercase(), value);
+        self.values
+            .insert(full.join("::").to_ascii_lowercase(), value);
     }
 }
 
 /// apt's `Dir::Etc::Parts` rule: only `[A-Za-z0-9_.-]` names, and not the backup or
 /// disabled leftovers package managers write.
 fn is_config_part(name: &str) -> bool {
-    let allowed = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    let ignored = [".disabled", ".dpkg-old", ".dpkg-dist", ".dpkg-new", ".dpkg-tmp", ".ucf-old", ".ucf-dist", ".ucf-new", ".save", ".orig", ".bak", "~"];
+    let allowed = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    let ignored = [
+        ".disabled",
+        ".dpkg-old",
+        ".dpkg-dist",
+        ".dpkg-new",
+        ".dpkg-tmp",
+        ".ucf-old",
+        ".ucf-dist",
+        ".ucf-new",
+        ".save",
+        ".orig",
+        ".bak",
+        "~",
+    ];
     allowed && !ignored.iter().any(|suffix| name.ends_with(suffix))
 }
 
@@ -177,9 +199,21 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let parts = root.path().join("etc/apt/apt.conf.d");
         std::fs::create_dir_all(&parts).unwrap();
-        std::fs::write(parts.join("10first"), "Acquire::Check-Valid-Until \"true\";").unwrap();
-        std::fs::write(parts.join("99last"), "Acquire { Check-Valid-Until \"no\"; };").unwrap();
-        std::fs::write(parts.join("99zz.disabled"), "Acquire::Check-Valid-Until \"yes\";").unwrap();
+        std::fs::write(
+            parts.join("10first"),
+            "Acquire::Check-Valid-Until \"true\";",
+        )
+        .unwrap();
+        std::fs::write(
+            parts.join("99last"),
+            "Acquire { Check-Valid-Until \"no\"; };",
+        )
+        .unwrap();
+        std::fs::write(
+            parts.join("99zz.disabled"),
+            "Acquire::Check-Valid-Until \"yes\";",
+        )
+        .unwrap();
         let config = AptConfig::load(root.path());
         assert_eq!(config.bool("Acquire::Check-Valid-Until"), Some(false));
     }

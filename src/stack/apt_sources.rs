@@ -107,7 +107,10 @@ pub fn parse_one_line(text: &str, file: &Path) -> Vec<AptSource> {
     let mut sources = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default().trim();
-        let Some(rest) = line.strip_prefix("deb ").or_else(|| line.strip_prefix("deb\t")) else {
+        let Some(rest) = line
+            .strip_prefix("deb ")
+            .or_else(|| line.strip_prefix("deb\t"))
+        else {
             continue;
         };
         let mut rest = rest.trim_start();
@@ -150,11 +153,19 @@ fn parse_signed_by(value: &str) -> SignedBy {
     if value.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
         return SignedBy::Inline(value.to_owned());
     }
-    let items: Vec<&str> = value.split([',', ' ', '\n', '\t']).filter(|item| !item.is_empty()).collect();
+    let items: Vec<&str> = value
+        .split([',', ' ', '\n', '\t'])
+        .filter(|item| !item.is_empty())
+        .collect();
     if items.iter().all(|item| item.starts_with('/')) {
         return SignedBy::Keyrings(items.iter().map(PathBuf::from).collect());
     }
-    SignedBy::Fingerprints(items.iter().map(|item| item.trim_end_matches('!').to_ascii_uppercase()).collect())
+    SignedBy::Fingerprints(
+        items
+            .iter()
+            .map(|item| item.trim_end_matches('!').to_ascii_uppercase())
+            .collect(),
+    )
 }
 
 /// A candidate source for one suite: the sources that list it with the `main` component, in
@@ -173,7 +184,9 @@ pub struct SuiteCandidate {
 pub fn candidates_for(sources: &[AptSource], suite: &str, component: &str) -> Vec<SuiteCandidate> {
     let mut candidates: Vec<SuiteCandidate> = Vec::new();
     for source in sources {
-        if !source.suites.iter().any(|listed| listed == suite) || !source.components.iter().any(|c| c == component) {
+        if !source.suites.iter().any(|listed| listed == suite)
+            || !source.components.iter().any(|c| c == component)
+        {
             continue;
         }
         for uri in &source.uris {
@@ -194,7 +207,10 @@ pub fn candidates_for(sources: &[AptSource], suite: &str, component: &str) -> Ve
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stack_apt_sources");
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stack_apt_sources"
+    );
 
     #[test]
     fn reads_deb822_one_line_and_inline_keys_from_a_fixture_root() {
@@ -202,18 +218,30 @@ mod tests {
         let bookworm = candidates_for(&sources, "bookworm", "main");
         let uris: Vec<&str> = bookworm.iter().map(|c| c.uri.as_str()).collect();
         // sources.list first, then sources.list.d in name order; the disabled file is ignored.
-        assert_eq!(uris, ["http://one-line.example/debian", "http://deb822.example/debian", "http://thirdparty.example/apt"]);
+        assert_eq!(
+            uris,
+            [
+                "http://one-line.example/debian",
+                "http://deb822.example/debian",
+                "http://thirdparty.example/apt"
+            ]
+        );
         assert_eq!(bookworm[0].check_valid_until, Some(false));
         assert_eq!(
             bookworm[0].signed_by,
-            SignedBy::Keyrings(vec![PathBuf::from("/usr/share/keyrings/debian-archive-keyring.gpg")])
+            SignedBy::Keyrings(vec![PathBuf::from(
+                "/usr/share/keyrings/debian-archive-keyring.gpg"
+            )])
         );
         let security = candidates_for(&sources, "bookworm-security", "main");
         assert_eq!(security.len(), 1);
         assert_eq!(security[0].uri, "http://deb822.example/debian-security");
         match &security[0].signed_by {
             SignedBy::Inline(key) => {
-                assert!(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"), "{key}");
+                assert!(
+                    key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"),
+                    "{key}"
+                );
                 assert!(key.ends_with("-----END PGP PUBLIC KEY BLOCK-----"));
             }
             other => panic!("expected an inline key, got {other:?}"),
@@ -231,7 +259,10 @@ mod tests {
             Path::new("x.list"),
         );
         assert_eq!(sources.len(), 1);
-        assert_eq!(sources[0].signed_by, SignedBy::Fingerprints(vec!["0123ABCD".to_owned()]));
+        assert_eq!(
+            sources[0].signed_by,
+            SignedBy::Fingerprints(vec!["0123ABCD".to_owned()])
+        );
         assert_eq!(sources[0].components, ["main", "contrib"]);
     }
 }

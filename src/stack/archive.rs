@@ -72,9 +72,16 @@ pub fn load_universe(
         uris.insert(verified.suite.clone(), verified.source.uri.clone());
         files.extend(index_files(&verified, components)?);
     }
-    let key: String = files.iter().map(|file| format!("{} {}\n", file.suite, file.sha256)).collect();
+    let key: String = files
+        .iter()
+        .map(|file| format!("{} {}\n", file.suite, file.sha256))
+        .collect();
     let memo = PARSED.get_or_init(Default::default);
-    if let Some(universe) = memo.lock().ok().and_then(|parsed| parsed.get(&key).cloned()) {
+    if let Some(universe) = memo
+        .lock()
+        .ok()
+        .and_then(|parsed| parsed.get(&key).cloned())
+    {
         return Ok(LoadedUniverse { universe, uris });
     }
     let mut records = Vec::new();
@@ -83,8 +90,10 @@ pub fn load_universe(
     }
     let universe = Arc::new(Universe::new(records));
     if let Ok(mut parsed) = memo.lock() {
-        // One universe is enough to keep: builds use one suite set at a time.
-        parsed.clear();
+        // A build uses one suite set; a few are kept for processes comparing suite sets.
+        if parsed.len() >= 3 {
+            parsed.clear();
+        }
         parsed.insert(key, universe.clone());
     }
     Ok(LoadedUniverse { universe, uris })
@@ -132,7 +141,10 @@ pub fn verify_suite(
 
 /// The `Packages` indexes of `components` a verified Release lists for kiln's architecture
 /// (and `all`, when the archive keeps those apart).
-pub fn index_files(verified: &VerifiedSuite, components: &[String]) -> Result<Vec<IndexFile>, StackError> {
+pub fn index_files(
+    verified: &VerifiedSuite,
+    components: &[String],
+) -> Result<Vec<IndexFile>, StackError> {
     let mut files = Vec::new();
     for component in components {
         let mut arches = vec![ARCH];
@@ -150,7 +162,9 @@ fn check_valid_until(release: &Release, source: &SuiteSource, url: &str) -> Resu
     let Some(valid_until) = release.valid_until else {
         return Ok(());
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
     if source.check_valid_until && valid_until < now {
         return Err(StackError::ReleaseExpired {
             url: url.to_owned(),
@@ -160,7 +174,11 @@ fn check_valid_until(release: &Release, source: &SuiteSource, url: &str) -> Resu
     Ok(())
 }
 
-fn index_file(verified: &VerifiedSuite, component: &str, arch: &str) -> Result<IndexFile, StackError> {
+fn index_file(
+    verified: &VerifiedSuite,
+    component: &str,
+    arch: &str,
+) -> Result<IndexFile, StackError> {
     let release = &verified.release;
     let dir = format!("{component}/binary-{arch}");
     // Prefer the smallest compression the signed Release lists.
@@ -203,7 +221,10 @@ pub fn load_index(fetcher: &Fetcher, file: &IndexFile) -> Result<Vec<PackageReco
     )?;
     let index_url = file.urls.last().cloned().unwrap_or_default();
     let text = decompress_index(&compressed, &file.path, &index_url)?;
-    parse_packages(&text, &file.suite, &[ARCH, "all"]).map_err(|source| StackError::ParseIndex { url: index_url, source })
+    parse_packages(&text, &file.suite, &[ARCH, "all"]).map_err(|source| StackError::ParseIndex {
+        url: index_url,
+        source,
+    })
 }
 
 fn decompress_index(bytes: &[u8], path: &str, url: &str) -> Result<String, StackError> {
@@ -221,7 +242,41 @@ fn decompress_index(bytes: &[u8], path: &str, url: &str) -> Result<String, Stack
             .read_to_string(&mut text)
             .map_err(decompress_error)?;
     } else {
-        text = String::from_utf8(bytes.to_vec()).map_err(|_| StackError::NotText { url: url.to_owned() })?;
+        text = String::from_utf8(bytes.to_vec()).map_err(|_| StackError::NotText {
+            url: url.to_owned(),
+        })?;
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::apt_sources::SignedBy;
+
+    #[test]
+    fn expired_releases_fail_only_when_apt_checks_valid_until() {
+        let release = Release::parse(
+            "Origin: Debian\nValid-Until: Thu, 01 Jan 1970 00:01:00 UTC\n",
+            "test",
+        )
+        .unwrap();
+        let mut source = SuiteSource {
+            uri: "http://127.0.0.1:9/debian".to_owned(),
+            signed_by: SignedBy::Default,
+            check_valid_until: true,
+        };
+        let error = check_valid_until(
+            &release,
+            &source,
+            "http://127.0.0.1:9/debian/dists/x/InRelease",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, StackError::ReleaseExpired { .. }),
+            "{error}"
+        );
+        source.check_valid_until = false;
+        assert!(check_valid_until(&release, &source, "x").is_ok());
+    }
 }

@@ -82,16 +82,24 @@ impl BuilderStack {
     }
 
     /// Parse builder text (`path` only names it).
-    pub fn parse(text: &str, path: &Path, mirror_overrides: MirrorOverrides) -> Result<Self, StackError> {
-        let file: BuilderFile = toml::from_str(text).map_err(|source| StackError::ParseBuilder {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })?;
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        mirror_overrides: MirrorOverrides,
+    ) -> Result<Self, StackError> {
+        let file: BuilderFile =
+            toml::from_str(text).map_err(|source| StackError::ParseBuilder {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+            })?;
         let without_stack = || StackError::BuilderWithoutStack {
             path: path.to_path_buf(),
         };
         let stack = file.stack.ok_or_else(without_stack)?;
-        if stack.suites.is_empty() || stack.run_image.packages.is_empty() || stack.components.is_empty() {
+        if stack.suites.is_empty()
+            || stack.run_image.packages.is_empty()
+            || stack.components.is_empty()
+        {
             return Err(without_stack());
         }
         Ok(Self {
@@ -115,7 +123,10 @@ impl BuilderStack {
         let mut exclude: BTreeSet<&String> = self.exclude.iter().collect();
         exclude.extend(extra_exclude);
         let sections: [(&str, Vec<&String>); 4] = [
-            ("suites", self.suites.iter().map(|suite| &suite.name).collect()),
+            (
+                "suites",
+                self.suites.iter().map(|suite| &suite.name).collect(),
+            ),
             ("components", self.components.iter().collect()),
             ("exclude", exclude.into_iter().collect()),
             ("packages", packages.iter().collect()),
@@ -138,28 +149,65 @@ mod tests {
 
     #[test]
     fn the_bookworm_builder_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/builders/bookworm/builder.toml"));
-        let stack = BuilderStack::parse(&fs_err::read_to_string(path).unwrap(), path, MirrorOverrides::default()).unwrap();
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/builders/bookworm/builder.toml"
+        ));
+        let stack = BuilderStack::parse(
+            &fs_err::read_to_string(path).unwrap(),
+            path,
+            MirrorOverrides::default(),
+        )
+        .unwrap();
         assert_eq!(stack.distro.name, "debian");
-        let suites: Vec<&str> = stack.suites.iter().map(|suite| suite.name.as_str()).collect();
-        assert_eq!(suites, ["bookworm", "bookworm-updates", "bookworm-security"]);
-        assert!(stack.run_image_packages.iter().any(|package| package == "dash"));
+        let suites: Vec<&str> = stack
+            .suites
+            .iter()
+            .map(|suite| suite.name.as_str())
+            .collect();
+        assert_eq!(
+            suites,
+            ["bookworm", "bookworm-updates", "bookworm-security"]
+        );
+        assert!(
+            stack
+                .run_image_packages
+                .iter()
+                .any(|package| package == "dash")
+        );
         assert!(stack.exclude.contains("debconf") && stack.exclude.contains("perl-base"));
     }
 
     #[test]
     fn inputs_digest_changes_with_suites_and_packages_only() {
         let text = "[stack]\nid = \"x\"\ndistro = { name = \"debian\", version = \"12\" }\nsuites = [{ name = \"bookworm\" }, { name = \"bookworm-security\", mirror = \"http://127.0.0.1:9/s\" }]\n[stack.run-image]\npackages = [\"dash\"]\n";
-        let stack = BuilderStack::parse(text, Path::new("b.toml"), MirrorOverrides::default()).unwrap();
+        let stack =
+            BuilderStack::parse(text, Path::new("b.toml"), MirrorOverrides::default()).unwrap();
         let packages = vec!["dash".to_owned()];
         let mut other_mirror = stack.clone();
         other_mirror.suites[1].mirror = None;
-        assert_eq!(stack.inputs_digest(&packages, &[]), other_mirror.inputs_digest(&packages, &[]));
+        assert_eq!(
+            stack.inputs_digest(&packages, &[]),
+            other_mirror.inputs_digest(&packages, &[])
+        );
         let mut fewer_suites = stack.clone();
         fewer_suites.suites.pop();
-        assert_ne!(stack.inputs_digest(&packages, &[]), fewer_suites.inputs_digest(&packages, &[]));
-        assert_ne!(stack.inputs_digest(&packages, &[]), stack.inputs_digest(&packages, &["x".to_owned()]));
-        let missing = BuilderStack::parse("[[order]]\n", Path::new("b.toml"), MirrorOverrides::default());
-        assert!(matches!(missing, Err(StackError::BuilderWithoutStack { .. })));
+        assert_ne!(
+            stack.inputs_digest(&packages, &[]),
+            fewer_suites.inputs_digest(&packages, &[])
+        );
+        assert_ne!(
+            stack.inputs_digest(&packages, &[]),
+            stack.inputs_digest(&packages, &["x".to_owned()])
+        );
+        let missing = BuilderStack::parse(
+            "[[order]]\n",
+            Path::new("b.toml"),
+            MirrorOverrides::default(),
+        );
+        assert!(matches!(
+            missing,
+            Err(StackError::BuilderWithoutStack { .. })
+        ));
     }
 }

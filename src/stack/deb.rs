@@ -51,7 +51,9 @@ pub fn read_deb(bytes: &[u8], package: &str) -> Result<DebContents, StackError> 
     let mut entries = None;
     while let Some(member) = archive.next_entry() {
         let mut member = member.map_err(read_error)?;
-        let name = String::from_utf8_lossy(member.header().identifier()).trim_end_matches('/').to_owned();
+        let name = String::from_utf8_lossy(member.header().identifier())
+            .trim_end_matches('/')
+            .to_owned();
         let mut raw = Vec::new();
         if name.starts_with("control.tar") || name.starts_with("data.tar") {
             member.read_to_end(&mut raw).map_err(read_error)?;
@@ -83,9 +85,11 @@ fn decompressor(name: &str, raw: Vec<u8>, package: &str) -> Result<Box<dyn Read>
     let cursor = std::io::Cursor::new(raw);
     Ok(match name.rsplit('.').next() {
         Some("xz") => Box::new(liblzma::read::XzDecoder::new_multi_decoder(cursor)),
-        Some("zst") => Box::new(zstd::stream::read::Decoder::new(cursor).map_err(|source| StackError::ReadDeb {
-            package: package.to_owned(),
-            source,
+        Some("zst") => Box::new(zstd::stream::read::Decoder::new(cursor).map_err(|source| {
+            StackError::ReadDeb {
+                package: package.to_owned(),
+                source,
+            }
         })?),
         Some("gz") => Box::new(flate2::read::MultiGzDecoder::new(cursor)),
         Some("tar") => Box::new(cursor),
@@ -102,7 +106,8 @@ fn read_control(tar: Box<dyn Read>) -> std::io::Result<Option<String>> {
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let is_control = entry.path_bytes().as_ref() == b"./control" || entry.path_bytes().as_ref() == b"control";
+        let is_control = entry.path_bytes().as_ref() == b"./control"
+            || entry.path_bytes().as_ref() == b"control";
         if is_control {
             let mut text = String::new();
             entry.read_to_string(&mut text)?;
@@ -138,18 +143,24 @@ fn read_data(tar: Box<dyn Read>, package: &str) -> Result<Vec<DebEntry>, StackEr
             gid: header.gid().map_err(read_error)? as u32,
         };
         let entry_type = header.entry_type();
-        let target = entry.link_name_bytes().map(|target| String::from_utf8_lossy(&target).into_owned());
+        let target = entry
+            .link_name_bytes()
+            .map(|target| String::from_utf8_lossy(&target).into_owned());
         let link = || -> Result<String, StackError> {
-            target.clone().ok_or_else(|| StackError::UnsupportedDebEntry {
-                package: package.to_owned(),
-                path: path.clone(),
-                kind: "link without a target".to_owned(),
-            })
+            target
+                .clone()
+                .ok_or_else(|| StackError::UnsupportedDebEntry {
+                    package: package.to_owned(),
+                    path: path.clone(),
+                    kind: "link without a target".to_owned(),
+                })
         };
         let kind = match entry_type {
             tar::EntryType::Directory => DebEntryKind::Dir,
             tar::EntryType::Symlink => DebEntryKind::Symlink(link()?),
-            tar::EntryType::Link => DebEntryKind::HardLink(normalize_layer_path(&link()?).map_err(path_error)?),
+            tar::EntryType::Link => {
+                DebEntryKind::HardLink(normalize_layer_path(&link()?).map_err(path_error)?)
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut content = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut content).map_err(read_error)?;
@@ -163,7 +174,12 @@ fn read_data(tar: Box<dyn Read>, package: &str) -> Result<Vec<DebEntry>, StackEr
                 });
             }
         };
-        entries.push(DebEntry { path, kind, mode, owner });
+        entries.push(DebEntry {
+            path,
+            kind,
+            mode,
+            owner,
+        });
     }
     Ok(entries)
 }

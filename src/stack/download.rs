@@ -46,7 +46,11 @@ impl Fetcher {
     /// GET a small file that has no known checksum yet (an `InRelease`). Never cached: its
     /// signature is what makes it trustworthy, and it must be fresh.
     pub fn get(&self, url: &str) -> Result<Vec<u8>, StackError> {
-        let mut response = self.agent.get(url).call().map_err(|error| http_error(url, error))?;
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|error| http_error(url, error))?;
         let mut bytes = Vec::new();
         response
             .body_mut()
@@ -63,17 +67,26 @@ impl Fetcher {
 
     /// Where a download with this sha256 lives in the cache.
     pub fn cached_path(&self, sha256: &str) -> PathBuf {
-        self.cache.dir(Bucket::Downloads).join("sha256").join(sha256)
+        self.cache
+            .dir(Bucket::Downloads)
+            .join("sha256")
+            .join(sha256)
     }
 
     /// The bytes with sha256 `expected`: from the cache (re-verified, since anything on
     /// disk may have been changed) or downloaded from the first of `urls` that exists.
-    pub fn fetch_verified(&self, urls: &[String], expected: Expected<'_>) -> Result<Vec<u8>, StackError> {
+    pub fn fetch_verified(
+        &self,
+        urls: &[String],
+        expected: Expected<'_>,
+    ) -> Result<Vec<u8>, StackError> {
         let path = self.cached_path(expected.sha256);
         if let Some(bytes) = self.read_cached(&path, expected.sha256)? {
             return Ok(bytes);
         }
-        let _lock = self.cache.lock_exclusive(&format!("download-{}", expected.sha256))?;
+        let _lock = self
+            .cache
+            .lock_exclusive(&format!("download-{}", expected.sha256))?;
         // Another process may have finished the same download while we waited.
         if let Some(bytes) = self.read_cached(&path, expected.sha256)? {
             return Ok(bytes);
@@ -96,7 +109,11 @@ impl Fetcher {
         }))
     }
 
-    fn read_cached(&self, path: &std::path::Path, sha256: &str) -> Result<Option<Vec<u8>>, StackError> {
+    fn read_cached(
+        &self,
+        path: &std::path::Path,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, StackError> {
         let bytes = match fs_err::read(path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -119,10 +136,15 @@ impl Fetcher {
     }
 
     fn download(&self, url: &str, expected: Expected<'_>) -> Result<Vec<u8>, StackError> {
-        let mut response = self.agent.get(url).call().map_err(|error| http_error(url, error))?;
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|error| http_error(url, error))?;
         // Read at most one byte more than announced, so an endless body cannot fill memory.
         let limit = expected.size.map_or(u64::MAX, |size| size + 1);
-        let mut bytes = Vec::with_capacity(expected.size.unwrap_or(0).min(256 * 1024 * 1024) as usize);
+        let mut bytes =
+            Vec::with_capacity(expected.size.unwrap_or(0).min(256 * 1024 * 1024) as usize);
         response
             .body_mut()
             .with_config()

@@ -20,7 +20,9 @@ pub enum StackError {
     },
     #[error("no apt source and no mirror setting names the suite `{suite}`")]
     NoSourceForSuite { suite: String },
-    #[error("none of the apt sources for the suite `{suite}` is Debian's own (Origin: Debian); tried {tried}")]
+    #[error(
+        "none of the apt sources for the suite `{suite}` is Debian's own (Origin: Debian); tried {tried}"
+    )]
     NoDebianSource { suite: String, tried: String },
     #[error("cannot download {url}")]
     Fetch {
@@ -58,7 +60,9 @@ pub enum StackError {
         signatures: usize,
         keyring: String,
     },
-    #[error("{url} expired at {valid_until} (Valid-Until) and apt's Acquire::Check-Valid-Until is on")]
+    #[error(
+        "{url} expired at {valid_until} (Valid-Until) and apt's Acquire::Check-Valid-Until is on"
+    )]
     ReleaseExpired { url: String, valid_until: String },
     #[error("{url} has a missing or unreadable `{field}` field")]
     ReleaseField { url: String, field: &'static str },
@@ -71,7 +75,9 @@ pub enum StackError {
         expected: String,
         actual: String,
     },
-    #[error("the cached download {path} has sha256 {actual}, not {expected}: it was modified after it was verified")]
+    #[error(
+        "the cached download {path} has sha256 {actual}, not {expected}: it was modified after it was verified"
+    )]
     CorruptDownload {
         path: PathBuf,
         expected: String,
@@ -98,7 +104,7 @@ pub enum StackError {
         source: InvalidRecord,
     },
     #[error(transparent)]
-    Resolve(#[from] ResolveError),
+    Resolve(Box<ResolveError>),
     #[error("cannot read the package {package}")]
     ReadDeb {
         package: String,
@@ -112,7 +118,10 @@ pub enum StackError {
         source: super::version::InvalidVersion,
     },
     #[error("the package {package} has no {member} member")]
-    DebMissingMember { package: String, member: &'static str },
+    DebMissingMember {
+        package: String,
+        member: &'static str,
+    },
     #[error("the package {package} contains {path}, a {kind}, which images cannot hold")]
     UnsupportedDebEntry {
         package: String,
@@ -174,12 +183,21 @@ pub enum StackError {
     BadCertificate { path: String },
 }
 
+impl From<ResolveError> for StackError {
+    fn from(error: ResolveError) -> Self {
+        StackError::Resolve(Box::new(error))
+    }
+}
+
+/// The fix for anything a lock or an old run image pins.
+const UPDATE_HINT: &str = "re-resolve against fresh indexes with `kiln base build --update`";
+
 impl Diagnose for StackError {
     fn class(&self) -> ErrorClass {
         match self {
-            StackError::Cache(_) | StackError::ReadDownload { .. } | StackError::SerializeLock { .. } => {
-                ErrorClass::Internal
-            }
+            StackError::Cache(_)
+            | StackError::ReadDownload { .. }
+            | StackError::SerializeLock { .. } => ErrorClass::Internal,
             _ => ErrorClass::User,
         }
     }
@@ -201,14 +219,14 @@ impl Diagnose for StackError {
             StackError::CorruptDownload { path, .. } => {
                 format!("delete {} and retry; kiln will download it again", path.display())
             }
-            StackError::PinnedPackageGone { .. }
-            | StackError::LockOutdated { .. }
-            | StackError::Resolve(ResolveError::RunImageTooOld { .. }) => {
-                "re-resolve against fresh indexes with `kiln base build --update`".to_owned()
-            }
-            StackError::Resolve(ResolveError::UnknownPackage { .. }) => {
-                "check the package name, and that the builder's suites and component carry it".to_owned()
-            }
+            StackError::PinnedPackageGone { .. } | StackError::LockOutdated { .. } => UPDATE_HINT.to_owned(),
+            StackError::Resolve(error) => match **error {
+                ResolveError::RunImageTooOld { .. } => UPDATE_HINT.to_owned(),
+                ResolveError::UnknownPackage { .. } => {
+                    "check the package name, and that the builder's suites and component carry it".to_owned()
+                }
+                _ => return None,
+            },
             _ => return None,
         })
     }

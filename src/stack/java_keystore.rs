@@ -26,7 +26,11 @@ pub fn pem_certificates(pem: &[u8]) -> Option<Vec<Vec<u8>>> {
             body = Some(String::new());
         } else if line == "-----END CERTIFICATE-----" {
             let encoded = body.take()?;
-            certificates.push(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?);
+            certificates.push(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()?,
+            );
         } else if let Some(body) = body.as_mut() {
             body.push_str(line);
         }
@@ -83,8 +87,14 @@ mod tests {
 
     #[test]
     fn writes_the_jks_layout_with_its_integrity_digest() {
-        let store = jks_truststore(&[("debian:a.pem".to_owned(), vec![1, 2, 3])], DEFAULT_PASSWORD);
-        assert_eq!(&store[..12], &[0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2, 0, 0, 0, 1]);
+        let store = jks_truststore(
+            &[("debian:a.pem".to_owned(), vec![1, 2, 3])],
+            DEFAULT_PASSWORD,
+        );
+        assert_eq!(
+            &store[..12],
+            &[0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2, 0, 0, 0, 1]
+        );
         assert_eq!(&store[16..18], &[0, 12]);
         assert_eq!(&store[18..30], b"debian:a.pem");
         let (body, digest) = store.split_at(store.len() - 20);

@@ -82,7 +82,9 @@ impl Lock {
     pub fn load(path: &Path) -> Result<Self, StackError> {
         let text = match fs_err::read_to_string(path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
             Err(source) => {
                 return Err(StackError::ReadLock {
                     path: path.to_path_buf(),
@@ -112,9 +114,18 @@ impl Lock {
 pub fn cached_lock_path(cache: &Cache, id: &str) -> PathBuf {
     let file: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    cache.dir(Bucket::Layers).join("debian-stacks").join(format!("{file}.lock.toml"))
+    cache
+        .dir(Bucket::Layers)
+        .join("debian-stacks")
+        .join(format!("{file}.lock.toml"))
 }
 
 /// Digest identifying a package set (the `io.buildpacks.base` package-set digest, and the
@@ -122,7 +133,10 @@ pub fn cached_lock_path(cache: &Cache, id: &str) -> PathBuf {
 pub fn package_set_digest(domain: &str, packages: &[ResolvedPackage]) -> Digest {
     let mut text = format!("{domain}\n");
     for package in packages {
-        text.push_str(&format!("{} {} {} {}\n", package.name, package.version, package.arch, package.sha256));
+        text.push_str(&format!(
+            "{} {} {} {}\n",
+            package.name, package.version, package.arch, package.sha256
+        ));
     }
     Digest::of_bytes(text.as_bytes())
 }
@@ -157,6 +171,9 @@ mod tests {
         lock.save(&path).unwrap();
         assert_eq!(Lock::load(&path).unwrap(), lock);
         std::fs::write(&path, "version = \"x\"").unwrap();
-        assert!(matches!(Lock::load(&path), Err(StackError::ParseLock { .. })));
+        assert!(matches!(
+            Lock::load(&path),
+            Err(StackError::ParseLock { .. })
+        ));
     }
 }

@@ -36,7 +36,10 @@ impl MirrorOverrides {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let mut overrides = Self::default();
         if let Some(value) = lookup(MIRROR_ENV).filter(|value| !value.trim().is_empty()) {
-            for item in value.split([',', ' ', '\n']).filter(|item| !item.is_empty()) {
+            for item in value
+                .split([',', ' ', '\n'])
+                .filter(|item| !item.is_empty())
+            {
                 // `suite=URI`; a bare URI (which contains no `=` before its scheme) is global.
                 match item.split_once('=') {
                     Some((suite, uri)) if !suite.contains(':') => {
@@ -46,7 +49,9 @@ impl MirrorOverrides {
                 }
             }
         }
-        overrides.keyring = lookup(KEYRING_ENV).filter(|value| !value.trim().is_empty()).map(PathBuf::from);
+        overrides.keyring = lookup(KEYRING_ENV)
+            .filter(|value| !value.trim().is_empty())
+            .map(PathBuf::from);
         overrides
     }
 }
@@ -98,10 +103,21 @@ impl MirrorPlan {
 
     /// Sources to try for `suite`, best first. An override replaces the apt sources; apt
     /// sources are filtered to Debian's own later, by the `Origin` of their signed Release.
-    pub fn sources_for(&self, suite: &SuiteSetting, component: &str) -> Result<Vec<SuiteSource>, StackError> {
-        let global_check = self.config.bool("Acquire::Check-Valid-Until").unwrap_or(true);
+    pub fn sources_for(
+        &self,
+        suite: &SuiteSetting,
+        component: &str,
+    ) -> Result<Vec<SuiteSource>, StackError> {
+        let global_check = self
+            .config
+            .bool("Acquire::Check-Valid-Until")
+            .unwrap_or(true);
         let apt_candidates = candidates_for(&self.sources, &suite.name, component);
-        let keyring_override = self.overrides.keyring.clone().or_else(|| suite.keyring.clone());
+        let keyring_override = self
+            .overrides
+            .keyring
+            .clone()
+            .or_else(|| suite.keyring.clone());
         let pick_keys = |signed_by: SignedBy| match &keyring_override {
             Some(path) => SignedBy::Keyrings(vec![path.clone()]),
             None => signed_by,
@@ -114,8 +130,13 @@ impl MirrorPlan {
             .or(suite.mirror.as_ref());
         if let Some(uri) = override_uri {
             // Trust what apt trusts for this suite, unless a keyring is named.
-            let inherited = apt_candidates.first().map_or(SignedBy::Default, |c| c.signed_by.clone());
-            let check = apt_candidates.first().and_then(|c| c.check_valid_until).unwrap_or(global_check);
+            let inherited = apt_candidates
+                .first()
+                .map_or(SignedBy::Default, |c| c.signed_by.clone());
+            let check = apt_candidates
+                .first()
+                .and_then(|c| c.check_valid_until)
+                .unwrap_or(global_check);
             return Ok(vec![SuiteSource {
                 uri: uri.trim_end_matches('/').to_owned(),
                 signed_by: pick_keys(inherited),
@@ -129,11 +150,17 @@ impl MirrorPlan {
         }
         Ok(apt_candidates
             .into_iter()
-            .map(|SuiteCandidate { uri, signed_by, check_valid_until }| SuiteSource {
-                uri,
-                signed_by: pick_keys(signed_by),
-                check_valid_until: check_valid_until.unwrap_or(global_check),
-            })
+            .map(
+                |SuiteCandidate {
+                     uri,
+                     signed_by,
+                     check_valid_until,
+                 }| SuiteSource {
+                    uri,
+                    signed_by: pick_keys(signed_by),
+                    check_valid_until: check_valid_until.unwrap_or(global_check),
+                },
+            )
             .collect())
     }
 
@@ -142,8 +169,12 @@ impl MirrorPlan {
         match signed_by {
             SignedBy::Default => Keyring::apt_default(&self.apt_root),
             SignedBy::Keyrings(paths) => Keyring::from_files(paths),
-            SignedBy::Fingerprints(fingerprints) => Keyring::apt_default(&self.apt_root)?.only_fingerprints(fingerprints),
-            SignedBy::Inline(text) => Keyring::from_armored(text, &format!("the inline Signed-By key of {suite}")),
+            SignedBy::Fingerprints(fingerprints) => {
+                Keyring::apt_default(&self.apt_root)?.only_fingerprints(fingerprints)
+            }
+            SignedBy::Inline(text) => {
+                Keyring::from_armored(text, &format!("the inline Signed-By key of {suite}"))
+            }
         }
     }
 }
@@ -155,20 +186,35 @@ mod tests {
     #[test]
     fn environment_overrides_parse_global_and_per_suite_forms() {
         let env: BTreeMap<&str, &str> = [
-            (MIRROR_ENV, "http://127.0.0.1:9/debian, bookworm-security=http://127.0.0.1:9/security"),
+            (
+                MIRROR_ENV,
+                "http://127.0.0.1:9/debian, bookworm-security=http://127.0.0.1:9/security",
+            ),
             (KEYRING_ENV, "/tmp/k.gpg"),
         ]
         .into();
         let overrides = MirrorOverrides::from_lookup(|name| env.get(name).map(|v| v.to_string()));
-        assert_eq!(overrides.all_suites.as_deref(), Some("http://127.0.0.1:9/debian"));
-        assert_eq!(overrides.per_suite["bookworm-security"], "http://127.0.0.1:9/security");
+        assert_eq!(
+            overrides.all_suites.as_deref(),
+            Some("http://127.0.0.1:9/debian")
+        );
+        assert_eq!(
+            overrides.per_suite["bookworm-security"],
+            "http://127.0.0.1:9/security"
+        );
         assert_eq!(overrides.keyring, Some(PathBuf::from("/tmp/k.gpg")));
-        assert_eq!(MirrorOverrides::from_lookup(|_| None), MirrorOverrides::default());
+        assert_eq!(
+            MirrorOverrides::from_lookup(|_| None),
+            MirrorOverrides::default()
+        );
     }
 
     #[test]
     fn overrides_replace_apt_sources_but_inherit_their_trust() {
-        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stack_apt_sources"));
+        let root = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/stack_apt_sources"
+        ));
         let overrides = MirrorOverrides {
             all_suites: Some("http://127.0.0.1:9/debian/".to_owned()),
             ..MirrorOverrides::default()
@@ -191,7 +237,10 @@ mod tests {
             mirror: None,
             keyring: None,
         };
-        assert!(matches!(plain.sources_for(&missing, "main"), Err(StackError::NoSourceForSuite { .. })));
+        assert!(matches!(
+            plain.sources_for(&missing, "main"),
+            Err(StackError::NoSourceForSuite { .. })
+        ));
         assert_eq!(plain.sources_for(&suite, "main").unwrap().len(), 3);
     }
 }

@@ -55,7 +55,10 @@ pub struct PinRequest<'a> {
 
 /// The lock file in use: `--lock FILE`, else the cache's.
 pub fn lock_path(stack: &BuilderStack, cache: &Cache) -> PathBuf {
-    stack.lock_file.clone().unwrap_or_else(|| cached_lock_path(cache, &stack.id))
+    stack
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| cached_lock_path(cache, &stack.id))
 }
 
 /// Pin `request` according to `mode`.
@@ -128,5 +131,8 @@ pub fn pin(
         }
     }
     lock.save(&path)?;
-    Ok(PinnedSet { packages, uri_hints })
+    Ok(PinnedSet {
+        packages,
+        uri_hints,
+    })
 }

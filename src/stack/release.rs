@@ -44,16 +44,21 @@ impl Release {
             });
         };
         let valid_until = match paragraph.get("Valid-Until") {
-            Some(value) => Some(parse_release_date(value).ok_or_else(|| StackError::ReleaseField {
-                url: url.to_owned(),
-                field: "Valid-Until",
-            })?),
+            Some(value) => {
+                Some(
+                    parse_release_date(value).ok_or_else(|| StackError::ReleaseField {
+                        url: url.to_owned(),
+                        field: "Valid-Until",
+                    })?,
+                )
+            }
             None => None,
         };
         let mut files = HashMap::new();
         for line in paragraph.get("SHA256").unwrap_or_default().lines() {
             let mut words = line.split_whitespace();
-            let (Some(sha256), Some(size), Some(path)) = (words.next(), words.next(), words.next()) else {
+            let (Some(sha256), Some(size), Some(path)) = (words.next(), words.next(), words.next())
+            else {
                 continue;
             };
             let Ok(size) = size.parse::<u64>() else {
@@ -69,7 +74,11 @@ impl Release {
                 );
             }
         }
-        let yes = |field: &str| paragraph.get(field).is_some_and(|value| value.trim().eq_ignore_ascii_case("yes"));
+        let yes = |field: &str| {
+            paragraph
+                .get(field)
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("yes"))
+        };
         Ok(Self {
             origin: paragraph.get("Origin").unwrap_or_default().to_owned(),
             codename: paragraph.get("Codename").unwrap_or_default().to_owned(),
@@ -119,8 +128,15 @@ pub fn parse_release_date(text: &str) -> Option<i64> {
         _ => return None,
     };
     let year: i64 = words.next()?.parse().ok()?;
-    let mut clock = words.next()?.split(':').map(|part| part.parse::<i64>().ok());
-    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next().flatten().unwrap_or(0));
+    let mut clock = words
+        .next()?
+        .split(':')
+        .map(|part| part.parse::<i64>().ok());
+    let (hour, minute, second) = (
+        clock.next()??,
+        clock.next()??,
+        clock.next().flatten().unwrap_or(0),
+    );
     let offset = match words.next() {
         None | Some("UTC" | "GMT" | "Z" | "+0000" | "-0000") => 0,
         Some(zone) => {
@@ -155,8 +171,14 @@ mod tests {
     #[test]
     fn parses_release_dates() {
         assert_eq!(parse_release_date("Thu, 01 Jan 1970 00:00:00 UTC"), Some(0));
-        assert_eq!(parse_release_date("Sat, 11 Jul 2026 10:16:37 UTC"), Some(1_783_764_997));
-        assert_eq!(parse_release_date("Sat, 29 Feb 2020 00:00:00 +0100"), Some(1_582_930_800));
+        assert_eq!(
+            parse_release_date("Sat, 11 Jul 2026 10:16:37 UTC"),
+            Some(1_783_764_997)
+        );
+        assert_eq!(
+            parse_release_date("Sat, 29 Feb 2020 00:00:00 +0100"),
+            Some(1_582_930_800)
+        );
         assert_eq!(parse_release_date("yesterday"), None);
     }
 
@@ -167,11 +189,21 @@ mod tests {
         assert_eq!(release.origin, "Debian");
         assert_eq!(release.valid_until, Some(60));
         assert!(release.by_hash && !release.separate_all_index);
-        let security = Release::parse("Origin: Debian\nArchitectures: amd64 arm64\n", "test").unwrap();
+        let security =
+            Release::parse("Origin: Debian\nArchitectures: amd64 arm64\n", "test").unwrap();
         assert!(!security.separate_all_index);
         let split = Release::parse("Origin: Debian\nArchitectures: all amd64\n", "test").unwrap();
         assert!(split.separate_all_index);
-        assert_eq!(release.files["main/binary-amd64/Packages.xz"].size, 8_790_396);
-        assert_eq!(unverified_origin(b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: NodeSource\n").as_deref(), Some("NodeSource"));
+        assert_eq!(
+            release.files["main/binary-amd64/Packages.xz"].size,
+            8_790_396
+        );
+        assert_eq!(
+            unverified_origin(
+                b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: NodeSource\n"
+            )
+            .as_deref(),
+            Some("NodeSource")
+        );
     }
 }

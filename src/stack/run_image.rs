@@ -44,7 +44,11 @@ pub struct RunImage {
 
 /// Assemble the run image of `stack`: pin its packages (per `mode` and the lock), download
 /// and verify them through `cache`, unpack and synthesize.
-pub fn assemble_run_image(stack: &BuilderStack, cache: &Cache, mode: LockMode) -> Result<RunImage, StackError> {
+pub fn assemble_run_image(
+    stack: &BuilderStack,
+    cache: &Cache,
+    mode: LockMode,
+) -> Result<RunImage, StackError> {
     let plan = MirrorPlan::load(&stack.apt_root, stack.mirror_overrides.clone())?;
     let request = PinRequest {
         section: LockSection::Base,
@@ -77,16 +81,30 @@ pub fn assemble_run_image(stack: &BuilderStack, cache: &Cache, mode: LockMode) -
     })
 }
 
-fn base_labels(stack: &BuilderStack, packages: &[ResolvedPackage], digest: &Digest) -> BTreeMap<String, String> {
-    let suites: Vec<&str> = stack.suites.iter().map(|suite| suite.name.as_str()).collect();
+fn base_labels(
+    stack: &BuilderStack,
+    packages: &[ResolvedPackage],
+    digest: &Digest,
+) -> BTreeMap<String, String> {
+    let suites: Vec<&str> = stack
+        .suites
+        .iter()
+        .map(|suite| suite.name.as_str())
+        .collect();
     let metadata = serde_json::json!({
         "packages": { "count": packages.len(), "digest": digest.to_string() },
         "suites": suites,
     });
     BTreeMap::from([
         ("io.buildpacks.base.id".to_owned(), stack.id.clone()),
-        ("io.buildpacks.base.distro.name".to_owned(), stack.distro.name.clone()),
-        ("io.buildpacks.base.distro.version".to_owned(), stack.distro.version.clone()),
+        (
+            "io.buildpacks.base.distro.name".to_owned(),
+            stack.distro.name.clone(),
+        ),
+        (
+            "io.buildpacks.base.distro.version".to_owned(),
+            stack.distro.version.clone(),
+        ),
         (
             "io.buildpacks.base.description".to_owned(),
             format!(
@@ -96,6 +114,9 @@ fn base_labels(stack: &BuilderStack, packages: &[ResolvedPackage], digest: &Dige
                 stack.run_image_packages.join(", ")
             ),
         ),
-        ("io.buildpacks.base.metadata".to_owned(), metadata.to_string()),
+        (
+            "io.buildpacks.base.metadata".to_owned(),
+            metadata.to_string(),
+        ),
     ])
 }

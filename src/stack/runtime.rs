@@ -78,10 +78,19 @@ pub fn plan_runtime(
     )?;
     let mut key_packages = pinned.packages.clone();
     // The layer may hold a Java truststore made from the run image's CA bundle.
-    key_packages.extend(run_image.packages.iter().filter(|package| package.name == "ca-certificates").cloned());
+    key_packages.extend(
+        run_image
+            .packages
+            .iter()
+            .filter(|package| package.name == "ca-certificates")
+            .cloned(),
+    );
     Ok(RuntimePlan {
         name: request.name.clone(),
-        key: package_set_digest(&format!("kiln-runtime-layer-v1 {}", request.name), &key_packages),
+        key: package_set_digest(
+            &format!("kiln-runtime-layer-v1 {}", request.name),
+            &key_packages,
+        ),
         packages: pinned.packages,
     })
 }
@@ -109,7 +118,9 @@ pub fn assemble_runtime(
     link_java_tools(&mut entries, &run_image.entries).map_err(synthesized)?;
     if needs_java_cacerts(&entries) {
         let store = java_truststore(&run_image.entries)?;
-        entries.add_bytes(JAVA_CACERTS, store, 0o644, Owner::ROOT).map_err(synthesized)?;
+        entries
+            .add_bytes(JAVA_CACERTS, store, 0o644, Owner::ROOT)
+            .map_err(synthesized)?;
     }
     entries.add_missing_parents(0o755, Owner::ROOT);
     Ok(RuntimeLayer {
@@ -121,14 +132,18 @@ pub fn assemble_runtime(
 
 /// `update-alternatives` is not run: link every tool of the (first) JVM into `/usr/bin`,
 /// where Debian's alternatives would put `java`, `keytool`, ….
-fn link_java_tools(entries: &mut LayerEntries, base: &LayerEntries) -> Result<(), crate::layer::EntryPathError> {
+fn link_java_tools(
+    entries: &mut LayerEntries,
+    base: &LayerEntries,
+) -> Result<(), crate::layer::EntryPathError> {
     let tools: Vec<(String, String)> = entries
         .iter()
         .filter_map(|(path, entry)| {
             let rest = path.strip_prefix("usr/lib/jvm/")?;
             let (jvm, tool) = rest.split_once("/bin/")?;
             let executable = matches!(entry.kind, EntryKind::File(_)) && entry.mode & 0o111 != 0;
-            (executable && !tool.contains('/') && !jvm.contains('/')).then(|| (jvm.to_owned(), tool.to_owned()))
+            (executable && !tool.contains('/') && !jvm.contains('/'))
+                .then(|| (jvm.to_owned(), tool.to_owned()))
         })
         .collect();
     let Some(first_jvm) = tools.first().map(|(jvm, _)| jvm.clone()) else {
@@ -155,12 +170,21 @@ fn needs_java_cacerts(entries: &LayerEntries) -> bool {
 fn java_truststore(base: &LayerEntries) -> Result<Vec<u8>, StackError> {
     let mut certificates: Vec<(String, Vec<u8>)> = Vec::new();
     for (path, bytes) in ca_certificates(base) {
-        let stem = path.rsplit('/').next().unwrap_or(&path).trim_end_matches(".crt");
+        let stem = path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&path)
+            .trim_end_matches(".crt");
         // JKS aliases are case-insensitive; keytool shows them lowercased.
         let alias = format!("debian:{}.pem", stem.to_lowercase());
-        let ders = pem_certificates(&bytes).ok_or_else(|| StackError::BadCertificate { path: path.clone() })?;
+        let ders = pem_certificates(&bytes)
+            .ok_or_else(|| StackError::BadCertificate { path: path.clone() })?;
         for (index, der) in ders.into_iter().enumerate() {
-            let alias = if index == 0 { alias.clone() } else { format!("{alias}-{index}") };
+            let alias = if index == 0 {
+                alias.clone()
+            } else {
+                format!("{alias}-{index}")
+            };
             if !certificates.iter().any(|(known, _)| *known == alias) {
                 certificates.push((alias, der));
             }
@@ -168,12 +192,18 @@ fn java_truststore(base: &LayerEntries) -> Result<Vec<u8>, StackError> {
     }
     if certificates.is_empty() {
         // No ca-certificates in the run image: fall back to its bundle file, if any.
-        if let Some(EntryKind::File(FileSource::Bytes(bundle))) = base.get(CA_BUNDLE).map(|entry| &entry.kind) {
+        if let Some(EntryKind::File(FileSource::Bytes(bundle))) =
+            base.get(CA_BUNDLE).map(|entry| &entry.kind)
+        {
             let bundle: &Arc<Vec<u8>> = bundle;
             let ders = pem_certificates(bundle).ok_or_else(|| StackError::BadCertificate {
                 path: CA_BUNDLE.to_owned(),
             })?;
-            certificates.extend(ders.into_iter().enumerate().map(|(index, der)| (format!("ca-{index:03}"), der)));
+            certificates.extend(
+                ders.into_iter()
+                    .enumerate()
+                    .map(|(index, der)| (format!("ca-{index:03}"), der)),
+            );
         }
     }
     Ok(jks_truststore(&certificates, DEFAULT_PASSWORD))

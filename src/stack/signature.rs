@@ -31,7 +31,11 @@ impl Keyring {
             })?;
             keys.extend(parse_keys(&bytes, &path.display().to_string())?);
         }
-        let description = paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ");
+        let description = paths
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         Self::non_empty(keys, description)
     }
 
@@ -46,7 +50,10 @@ impl Keyring {
             let mut parts: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|ext| ext == "gpg" || ext == "asc"))
+                .filter(|path| {
+                    path.extension()
+                        .is_some_and(|ext| ext == "gpg" || ext == "asc")
+                })
                 .collect();
             parts.sort();
             paths.extend(parts);
@@ -63,16 +70,27 @@ impl Keyring {
     /// Keep only the keys whose primary or subkey fingerprint is listed (apt's fingerprint
     /// form of `Signed-By`).
     pub fn only_fingerprints(self, fingerprints: &[String]) -> Result<Self, StackError> {
-        let wanted = |fingerprint: String| fingerprints.iter().any(|f| f.eq_ignore_ascii_case(&fingerprint));
+        let wanted = |fingerprint: String| {
+            fingerprints
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(&fingerprint))
+        };
         let keys: Vec<SignedPublicKey> = self
             .keys
             .into_iter()
             .filter(|key| {
                 wanted(hex::encode(key.fingerprint().as_bytes()))
-                    || key.public_subkeys.iter().any(|sub| wanted(hex::encode(sub.key.fingerprint().as_bytes())))
+                    || key
+                        .public_subkeys
+                        .iter()
+                        .any(|sub| wanted(hex::encode(sub.key.fingerprint().as_bytes())))
             })
             .collect();
-        let description = format!("{} (fingerprints {})", self.description, fingerprints.join(", "));
+        let description = format!(
+            "{} (fingerprints {})",
+            self.description,
+            fingerprints.join(", ")
+        );
         Self::non_empty(keys, description)
     }
 
@@ -83,7 +101,9 @@ impl Keyring {
 
     fn non_empty(keys: Vec<SignedPublicKey>, description: String) -> Result<Self, StackError> {
         if keys.is_empty() {
-            return Err(StackError::EmptyKeyring { keyring: description });
+            return Err(StackError::EmptyKeyring {
+                keyring: description,
+            });
         }
         Ok(Self { keys, description })
     }
@@ -102,16 +122,24 @@ fn parse_keys(bytes: &[u8], what: &str) -> Result<Vec<SignedPublicKey>, StackErr
 /// signatures (Debian signs with several keys) must verify against a key or subkey of
 /// `keyring`; only the signed text is returned, so nothing outside the signature is trusted.
 pub fn verify_inrelease(bytes: &[u8], keyring: &Keyring, url: &str) -> Result<String, StackError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| StackError::NotText { url: url.to_owned() })?;
-    let (message, _headers) = CleartextSignedMessage::from_string(text).map_err(|source| StackError::ParseInRelease {
+    let text = std::str::from_utf8(bytes).map_err(|_| StackError::NotText {
         url: url.to_owned(),
-        source,
     })?;
+    let (message, _headers) =
+        CleartextSignedMessage::from_string(text).map_err(|source| StackError::ParseInRelease {
+            url: url.to_owned(),
+            source,
+        })?;
     let signed = message.signed_text();
     let verified = message.signatures().iter().any(|signature| {
         keyring.keys.iter().any(|key| {
-            signature.verify(&key.primary_key, signed.as_bytes()).is_ok()
-                || key.public_subkeys.iter().any(|sub| signature.verify(&sub.key, signed.as_bytes()).is_ok())
+            signature
+                .verify(&key.primary_key, signed.as_bytes())
+                .is_ok()
+                || key
+                    .public_subkeys
+                    .iter()
+                    .any(|sub| signature.verify(&sub.key, signed.as_bytes()).is_ok())
         })
     });
     if !verified {

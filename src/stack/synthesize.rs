@@ -22,8 +22,14 @@ const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files
 protocols: files\nservices: files\nethers: files\nrpc: files\n";
 
 /// Add the synthesized files of a run image to `entries` (after all packages).
-pub fn synthesize_run_image(entries: &mut LayerEntries) -> Result<(), crate::layer::EntryPathError> {
-    for (path, text) in [("etc/passwd", PASSWD), ("etc/group", GROUP), ("etc/nsswitch.conf", NSSWITCH)] {
+pub fn synthesize_run_image(
+    entries: &mut LayerEntries,
+) -> Result<(), crate::layer::EntryPathError> {
+    for (path, text) in [
+        ("etc/passwd", PASSWD),
+        ("etc/group", GROUP),
+        ("etc/nsswitch.conf", NSSWITCH),
+    ] {
         entries.add_bytes(path, text.as_bytes().to_vec(), 0o644, Owner::ROOT)?;
     }
     if let Some(bundle) = ca_bundle(entries) {
@@ -33,7 +39,9 @@ pub fn synthesize_run_image(entries: &mut LayerEntries) -> Result<(), crate::lay
     // other multilib directories only when some package uses them.
     for dir in MERGED_DIRS {
         let merged = format!("usr/{dir}");
-        let used = entries.iter().any(|(path, _)| path == merged || path.starts_with(&format!("{merged}/")));
+        let used = entries
+            .iter()
+            .any(|(path, _)| path == merged || path.starts_with(&format!("{merged}/")));
         if matches!(dir, "bin" | "sbin" | "lib" | "lib64") || used {
             if !entries.contains(&merged) {
                 entries.add_dir(&merged, 0o755, Owner::ROOT)?;
@@ -56,7 +64,9 @@ pub fn synthesize_run_image(entries: &mut LayerEntries) -> Result<(), crate::lay
 pub fn ca_certificates(entries: &LayerEntries) -> Vec<(String, Arc<Vec<u8>>)> {
     let mut certificates: Vec<(String, Arc<Vec<u8>>)> = entries
         .iter()
-        .filter(|(path, _)| path.starts_with(&format!("{CA_SOURCE_DIR}/")) && path.ends_with(".crt"))
+        .filter(|(path, _)| {
+            path.starts_with(&format!("{CA_SOURCE_DIR}/")) && path.ends_with(".crt")
+        })
         .filter_map(|(path, entry)| match &entry.kind {
             EntryKind::File(FileSource::Bytes(bytes)) => Some((path, bytes.clone())),
             _ => None,
@@ -86,31 +96,54 @@ pub fn ca_bundle(entries: &LayerEntries) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-/// A symlink entry (used when checking what the image resolves).
-fn symlink_target(entries: &LayerEntries, path: &str) -> Option<String> {
-    match entries.get(path) {
-        Some(crate::layer::Entry {
-            kind: EntryKind::Symlink(target),
-            ..
-        }) => Some(target.clone()),
-        _ => None,
+    /// A symlink entry (used when checking what the image resolves).
+    fn symlink_target(entries: &LayerEntries, path: &str) -> Option<String> {
+        match entries.get(path) {
+            Some(crate::layer::Entry {
+                kind: EntryKind::Symlink(target),
+                ..
+            }) => Some(target.clone()),
+            _ => None,
+        }
     }
-}
 
     #[test]
     fn synthesizes_users_links_directories_and_bundle() {
         let mut entries = LayerEntries::new();
-        entries.add_bytes("usr/share/ca-certificates/mozilla/B.crt", b"B".to_vec(), 0o644, Owner::ROOT).unwrap();
-        entries.add_bytes("usr/share/ca-certificates/mozilla/A.crt", b"A\n".to_vec(), 0o644, Owner::ROOT).unwrap();
-        entries.add_bytes("usr/bin/sh", b"elf".to_vec(), 0o755, Owner::ROOT).unwrap();
+        entries
+            .add_bytes(
+                "usr/share/ca-certificates/mozilla/B.crt",
+                b"B".to_vec(),
+                0o644,
+                Owner::ROOT,
+            )
+            .unwrap();
+        entries
+            .add_bytes(
+                "usr/share/ca-certificates/mozilla/A.crt",
+                b"A\n".to_vec(),
+                0o644,
+                Owner::ROOT,
+            )
+            .unwrap();
+        entries
+            .add_bytes("usr/bin/sh", b"elf".to_vec(), 0o755, Owner::ROOT)
+            .unwrap();
         synthesize_run_image(&mut entries).unwrap();
-        let EntryKind::File(FileSource::Bytes(bundle)) = &entries.get(CA_BUNDLE).unwrap().kind else {
+        let EntryKind::File(FileSource::Bytes(bundle)) = &entries.get(CA_BUNDLE).unwrap().kind
+        else {
             panic!("no bundle");
         };
         assert_eq!(bundle.as_slice(), b"A\nB\n");
         assert_eq!(symlink_target(&entries, "bin").as_deref(), Some("usr/bin"));
-        assert_eq!(symlink_target(&entries, "lib64").as_deref(), Some("usr/lib64"));
-        assert_eq!(symlink_target(&entries, "sbin").as_deref(), Some("usr/sbin"));
+        assert_eq!(
+            symlink_target(&entries, "lib64").as_deref(),
+            Some("usr/lib64")
+        );
+        assert_eq!(
+            symlink_target(&entries, "sbin").as_deref(),
+            Some("usr/sbin")
+        );
         assert!(symlink_target(&entries, "libx32").is_none());
         assert_eq!(entries.get("tmp").unwrap().mode, 0o1777);
         assert_eq!(entries.get("workspace").unwrap().owner, Owner::CNB);

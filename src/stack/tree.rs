@@ -62,7 +62,11 @@ impl PackageTree {
             if same_entry(existing, &entry) {
                 return Ok(());
             }
-            let first = self.shipped_by.get(path).cloned().unwrap_or_else(|| "another package".to_owned());
+            let first = self
+                .shipped_by
+                .get(path)
+                .cloned()
+                .unwrap_or_else(|| "another package".to_owned());
             return Err(StackError::FileConflict {
                 path: path.to_owned(),
                 first,
@@ -72,10 +76,12 @@ impl PackageTree {
         if !matches!(entry.kind, EntryKind::Dir) {
             self.shipped_by.insert(path.to_owned(), package.to_owned());
         }
-        self.entries.insert(path, entry).map_err(|source| StackError::DebPath {
-            package: package.to_owned(),
-            source,
-        })
+        self.entries
+            .insert(path, entry)
+            .map_err(|source| StackError::DebPath {
+                package: package.to_owned(),
+                source,
+            })
     }
 
     /// The merged entries.
@@ -93,9 +99,12 @@ impl PackageTree {
 fn same_entry(existing: &Entry, new: &Entry) -> bool {
     match (&existing.kind, &new.kind) {
         (EntryKind::Dir, EntryKind::Dir) => true,
-        (EntryKind::Symlink(a), EntryKind::Symlink(b)) | (EntryKind::HardLink(a), EntryKind::HardLink(b)) => a == b,
+        (EntryKind::Symlink(a), EntryKind::Symlink(b))
+        | (EntryKind::HardLink(a), EntryKind::HardLink(b)) => a == b,
         (EntryKind::File(a), EntryKind::File(b)) => {
-            existing.mode == new.mode && existing.owner == new.owner && file_bytes(a) == file_bytes(b)
+            existing.mode == new.mode
+                && existing.owner == new.owner
+                && file_bytes(a) == file_bytes(b)
         }
         _ => false,
     }
@@ -159,13 +168,28 @@ mod tests {
             mode: 0o755,
             owner: Owner::ROOT,
         };
-        tree.add_package("libexpat1", package(vec![dir, file("lib/x/libexpat.so.1", b"elf"), file("bin/a", b"a"), hard], "libexpat1"))
-            .unwrap();
+        tree.add_package(
+            "libexpat1",
+            package(
+                vec![
+                    dir,
+                    file("lib/x/libexpat.so.1", b"elf"),
+                    file("bin/a", b"a"),
+                    hard,
+                ],
+                "libexpat1",
+            ),
+        )
+        .unwrap();
         let entries = tree.into_entries();
         assert!(entries.contains("usr/lib/x/libexpat.so.1"));
         assert!(!entries.contains("lib"));
-        assert!(matches!(&entries.get("usr/bin/b").unwrap().kind, EntryKind::HardLink(target) if target == "usr/bin/a"));
-        let EntryKind::File(FileSource::Bytes(status)) = &entries.get("var/lib/dpkg/status.d/libexpat1").unwrap().kind else {
+        assert!(
+            matches!(&entries.get("usr/bin/b").unwrap().kind, EntryKind::HardLink(target) if target == "usr/bin/a")
+        );
+        let EntryKind::File(FileSource::Bytes(status)) =
+            &entries.get("var/lib/dpkg/status.d/libexpat1").unwrap().kind
+        else {
             panic!("no status stanza");
         };
         assert_eq!(
@@ -177,11 +201,19 @@ mod tests {
     #[test]
     fn identical_files_merge_and_different_ones_conflict() {
         let mut tree = PackageTree::new();
-        tree.add_package("a", package(vec![file("usr/share/doc/x", b"same")], "a")).unwrap();
-        tree.add_package("b", package(vec![file("usr/share/doc/x", b"same")], "b")).unwrap();
+        tree.add_package("a", package(vec![file("usr/share/doc/x", b"same")], "a"))
+            .unwrap();
+        tree.add_package("b", package(vec![file("usr/share/doc/x", b"same")], "b"))
+            .unwrap();
         // The old path of a usr-merged file collides with the new one.
-        tree.add_package("c", package(vec![file("lib/y", b"one")], "c")).unwrap();
-        let error = tree.add_package("d", package(vec![file("usr/lib/y", b"two")], "d")).unwrap_err();
-        assert_eq!(error.to_string(), "usr/lib/y is shipped differently by c and d");
+        tree.add_package("c", package(vec![file("lib/y", b"one")], "c"))
+            .unwrap();
+        let error = tree
+            .add_package("d", package(vec![file("usr/lib/y", b"two")], "d"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "usr/lib/y is shipped differently by c and d"
+        );
     }
 }

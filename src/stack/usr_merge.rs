@@ -21,9 +21,15 @@ mod tests {
 
     #[test]
     fn moves_only_the_merged_top_level_directories() {
-        assert_eq!(merged_path("lib/x86_64-linux-gnu/libexpat.so.1"), "usr/lib/x86_64-linux-gnu/libexpat.so.1");
+        assert_eq!(
+            merged_path("lib/x86_64-linux-gnu/libexpat.so.1"),
+            "usr/lib/x86_64-linux-gnu/libexpat.so.1"
+        );
         assert_eq!(merged_path("bin"), "usr/bin");
-        assert_eq!(merged_path("lib64/ld-linux-x86-64.so.2"), "usr/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(
+            merged_path("lib64/ld-linux-x86-64.so.2"),
+            "usr/lib64/ld-linux-x86-64.so.2"
+        );
         assert_eq!(merged_path("usr/lib/x"), "usr/lib/x");
         assert_eq!(merged_path("library/x"), "library/x");
         assert_eq!(merged_path("etc/bin"), "etc/bin");
