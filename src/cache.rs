@@ -158,7 +158,10 @@ impl Cache {
         tempfile::Builder::new()
             .prefix(&format!("{purpose}-"))
             .tempdir_in(&parent)
-            .map_err(|source| CacheError::Create { path: parent, source })
+            .map_err(|source| CacheError::Create {
+                path: parent,
+                source,
+            })
     }
 
     /// Take an exclusive lock named `name`, waiting for other holders.
@@ -216,8 +219,134 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         .map_err(write_error)?;
     temp.write_all(bytes).map_err(write_error)?;
     temp.as_file().sync_data().map_err(write_error)?;
-    temp.persist(path).map_err(|error| write_error(error.error))?;
+    temp.persist(path)
+        .map_err(|error| write_error(error.error))?;
     Ok(())
+}
+
+/// What `prune` removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Blobs deleted.
+    pub blobs: usize,
+    /// Bytes freed by deleting blobs.
+    pub bytes: u64,
+    /// Scratch entries (temp dirs of killed builds, half-written blobs) deleted.
+    pub scratch: usize,
+}
+
+impl Cache {
+    /// Delete every blob that no tagged image and no layer record references, and all
+    /// scratch space. Holds the GC lock exclusively, so it waits for running builds.
+    pub fn prune(&self) -> Result<Pruned, PruneError> {
+        let _gc = self.lock_exclusive(GC_LOCK)?;
+        let mut pruned = Pruned::default();
+        let keep = self.referenced_blobs()?;
+        let blobs = self.blobs();
+        pruned.scratch += blobs
+            .remove_stale_temps()
+            .map_err(|source| PruneError::Remove {
+                path: self.store_dir(),
+                source,
+            })?;
+        for digest in blobs.list()? {
+            if keep.contains(&digest) {
+                continue;
+            }
+            pruned.bytes += blobs.size(&digest).unwrap_or_default();
+            blobs.remove(&digest).map_err(|source| PruneError::Remove {
+                path: blobs.path(&digest),
+                source,
+            })?;
+            pruned.blobs += 1;
+        }
+        for entry in fs_err::read_dir(self.dir(Bucket::Tmp))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                fs_err::remove_dir_all(&path)
+            } else {
+                fs_err::remove_file(&path)
+            };
+            removed.map_err(|source| PruneError::Remove { path, source })?;
+            pruned.scratch += 1;
+        }
+        Ok(pruned)
+    }
+
+    /// Blobs reachable from the store's tags and from layer cache records.
+    fn referenced_blobs(
+        &self,
+    ) -> Result<std::collections::HashSet<crate::oci::Digest>, PruneError> {
+        let mut keep = std::collections::HashSet::new();
+        let store = crate::oci::Layout::open_or_create(&self.store_dir())?;
+        for tag in store.tags()? {
+            let image = store.read_image(Some(&tag))?;
+            keep.insert(image.manifest_digest.clone());
+            for (digest, _) in image.blobs(&tag)? {
+                keep.insert(digest);
+            }
+        }
+        for entry in walkdir::WalkDir::new(self.dir(Bucket::Layers))
+            .into_iter()
+            .flatten()
+        {
+            if entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "json")
+                && let Ok(bytes) = std::fs::read(entry.path())
+                && let Ok(record) = serde_json::from_slice::<crate::layer::LayerRecord>(&bytes)
+                && let Some(written) = record.written
+            {
+                keep.insert(written.digest);
+            }
+        }
+        Ok(keep)
+    }
+}
+
+/// Errors of `prune`.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("cannot read the local image store")]
+    Store(#[from] crate::oci::OciError),
+    #[error("cannot remove {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl crate::diagnostic::Diagnose for PruneError {
+    fn class(&self) -> crate::diagnostic::ErrorClass {
+        crate::diagnostic::ErrorClass::Internal
+    }
+}
+
+impl crate::diagnostic::Diagnose for CacheError {
+    fn class(&self) -> crate::diagnostic::ErrorClass {
+        match self {
+            CacheError::NoHome => crate::diagnostic::ErrorClass::User,
+            _ => crate::diagnostic::ErrorClass::Internal,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            CacheError::Create { .. } | CacheError::Write { .. } => Some(
+                "check that KILN_HOME (or ~/.local/share/kiln) is writable and the disk has space"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run every kiln test on a fresh Debian 12 machine: installs the real tools the tests start
+# (registry, skopeo, umoci, runc, busybox, toolchains), then runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use; installed only when missing.
+packages=(
+  skopeo umoci runc busybox-static uidmap       # read/validate/run what kiln writes
+  docker-registry apache2-utils openssl         # real registries (basic auth, TLS)
+  pigz                                          # export benchmark peer
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cargo test --all-targets "$@"

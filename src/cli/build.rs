@@ -1,0 +1,118 @@
+//! `kiln build`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::ui::{Ui, print_out};
+use super::{CliError, open_cache};
+use crate::layer::Compression;
+use crate::oci::ImageLocation;
+use crate::pipeline::{BuildRequest, RunImageChoice, creation_time};
+
+/// Arguments of `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Image name in the local store (e.g. `myapp` or `reg.example/team/app:1`).
+    pub name: String,
+    /// The app directory.
+    #[arg(long, short = 'p', default_value = ".")]
+    pub path: PathBuf,
+    /// Base image to run on: a store name, oci:DIR[:tag], oci-archive:FILE, docker-archive:FILE.
+    #[arg(long)]
+    pub run_image: Option<String>,
+    /// Use only these buildpacks, in this order (repeatable), e.g. `kiln/python`.
+    #[arg(long = "buildpack", short = 'b')]
+    pub buildpacks: Vec<String>,
+    /// Build-time variable NAME=VALUE (or NAME to copy yours); never stored in the image.
+    #[arg(long = "env", short = 'e')]
+    pub env: Vec<String>,
+    /// File of NAME=VALUE lines for build-time variables.
+    #[arg(long = "env-file")]
+    pub env_files: Vec<PathBuf>,
+    /// Also write the image here: oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag].
+    #[arg(long = "output", short = 'o')]
+    pub outputs: Vec<String>,
+    /// The process type the image starts by default.
+    #[arg(long, short = 'D')]
+    pub default_process: Option<String>,
+    /// Image creation time: `now` or unix seconds (default: SOURCE_DATE_EPOCH, else 1980-01-01).
+    #[arg(long)]
+    pub creation_time: Option<String>,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
+    /// Rebuild every layer, ignoring the cache.
+    #[arg(long)]
+    pub clear_cache: bool,
+    /// Write a JSON build report (digest, per-layer reuse) to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Run `kiln build`.
+pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
+    let ImageLocation::Store(name) = ImageLocation::parse(&args.name)? else {
+        return Err(CliError::Usage(format!(
+            "`{}` is a location, not an image name; build `NAME` and add `--output {}`",
+            args.name, args.name
+        ))
+        .into());
+    };
+    let mut env = Vec::new();
+    for file in &args.env_files {
+        env.extend(crate::env::parse_env_file(file)?);
+    }
+    for entry in &args.env {
+        let (key, value) = crate::env::parse_env_arg(entry)?;
+        crate::env::set_var(&mut env, &key, value);
+    }
+    let run_image = match &args.run_image {
+        Some(text) => RunImageChoice::Location(ImageLocation::parse(text)?),
+        None => RunImageChoice::Default,
+    };
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|text| ImageLocation::parse(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let request = BuildRequest {
+        name,
+        app_dir: args.path,
+        run_image,
+        outputs,
+        env,
+        buildpacks: args.buildpacks,
+        default_process: args.default_process,
+        created: creation_time(args.creation_time.as_deref(), source_date_epoch.as_deref())?,
+        compression: args.compression,
+        clear_cache: args.clear_cache,
+        report_path: args.report,
+    };
+    let cache = open_cache()?;
+    let log = |line: &str| ui.info(line);
+    let outcome = crate::pipeline::build(&request, &cache, &log)?;
+    for layer in &outcome.report.layers {
+        let status = match (layer.reused, layer.compressed) {
+            (true, false) => "reused".to_owned(),
+            (true, true) => "restored, re-exported".to_owned(),
+            (false, false) => "rebuilt, same content".to_owned(),
+            (false, true) => "built".to_owned(),
+        };
+        ui.info(&format!(
+            "  {}/{}: {status} ({})",
+            layer.buildpack,
+            layer.name,
+            &layer.digest[7..19]
+        ));
+        if !layer.reasons.is_empty() {
+            ui.detail(&format!("      because {}", layer.reasons.join("; ")));
+        }
+    }
+    for output in &outcome.report.outputs {
+        ui.info(&format!("wrote {} ({})", output.destination, output.digest));
+    }
+    print_out(&outcome.report.digest);
+    Ok(0)
+}

@@ -1,0 +1,129 @@
+//! Opening images from any location (local store, layouts, archives, registries) into the
+//! shared blob store, verifying every blob on the way in.
+
+use crate::cache::Cache;
+use crate::diagnostic::{Diagnose, ErrorClass};
+use crate::oci::archive::{import_docker_archive, import_oci_archive};
+use crate::oci::{Image, ImageLocation, Layout, OciError};
+
+/// Why an image could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenImageError {
+    #[error("cannot read image `{location}`")]
+    Read {
+        location: String,
+        #[source]
+        source: OciError,
+    },
+    #[error("no image named `{name}` in the local image store")]
+    NotInStore {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error("cannot pull `{reference}`: registry support is not built into this kiln")]
+    RegistryUnsupported { reference: String },
+}
+
+impl Diagnose for OpenImageError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            OpenImageError::Read { source, .. } => oci_error_class(source),
+            OpenImageError::NotInStore { .. } | OpenImageError::RegistryUnsupported { .. } => {
+                ErrorClass::User
+            }
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            OpenImageError::NotInStore { available, .. } if available.is_empty() => {
+                Some("the store is empty: build one with `kiln build NAME`, or name a location such as oci:DIR".to_owned())
+            }
+            OpenImageError::NotInStore { available, .. } => Some(format!("the store has: {}", available.join(", "))),
+            OpenImageError::Read { source, .. } => oci_error_hint(source),
+            OpenImageError::RegistryUnsupported { .. } => {
+                Some("copy the image into an OCI layout with `skopeo copy` and use oci:DIR".to_owned())
+            }
+        }
+    }
+}
+
+impl Diagnose for OciError {
+    fn class(&self) -> ErrorClass {
+        oci_error_class(self)
+    }
+
+    fn hint(&self) -> Option<String> {
+        oci_error_hint(self)
+    }
+}
+
+/// The class of an image-side error: bad or missing input is the user's; failing to write
+/// or serialize is kiln's.
+pub fn oci_error_class(error: &OciError) -> ErrorClass {
+    match error {
+        OciError::Serialize { .. } | OciError::WriteBlob { .. } | OciError::Lock { .. } => {
+            ErrorClass::Internal
+        }
+        _ => ErrorClass::User,
+    }
+}
+
+/// A hint for an image-side error, where one helps.
+pub fn oci_error_hint(error: &OciError) -> Option<String> {
+    match error {
+        OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
+            Some("the image is corrupt: copy it again from its source".to_owned())
+        }
+        OciError::NotALayout { .. } => Some(
+            "oci:DIR expects an OCI image layout (as written by skopeo, umoci or kiln)".to_owned(),
+        ),
+        OciError::TagNotFound { available, .. } if !available.is_empty() => {
+            Some(format!("available tags: {}", available.join(", ")))
+        }
+        OciError::AmbiguousImage { .. } => Some("name one with oci:DIR:TAG".to_owned()),
+        _ => None,
+    }
+}
+
+/// Open the image at `location`; its blobs end up (verified) in the cache's blob store.
+pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, OpenImageError> {
+    let read = |source| OpenImageError::Read {
+        location: location.to_string(),
+        source,
+    };
+    let blobs = cache.blobs();
+    match location {
+        ImageLocation::Store(name) => {
+            let store = Layout::open_or_create(&cache.store_dir()).map_err(read)?;
+            match store.read_image(Some(name)) {
+                Ok(image) => Ok(image),
+                Err(OciError::TagNotFound { available, .. }) => Err(OpenImageError::NotInStore {
+                    name: name.clone(),
+                    available,
+                }),
+                Err(other) => Err(read(other)),
+            }
+        }
+        ImageLocation::OciLayout { dir, tag } => {
+            let layout = Layout::open(dir).map_err(read)?;
+            let image = layout.read_image(tag.as_deref()).map_err(read)?;
+            for (digest, size) in image.blobs(&location.to_string()).map_err(read)? {
+                blobs
+                    .copy_from(layout.blobs(), &digest, Some(size))
+                    .map_err(read)?;
+            }
+            image.store_metadata(&blobs).map_err(read)?;
+            Ok(image)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            import_oci_archive(path, tag.as_deref(), &blobs).map_err(read)
+        }
+        ImageLocation::DockerArchive { path, .. } => {
+            import_docker_archive(path, &blobs).map_err(read)
+        }
+        ImageLocation::Registry(reference) => Err(OpenImageError::RegistryUnsupported {
+            reference: reference.clone(),
+        }),
+    }
+}
