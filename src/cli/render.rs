@@ -33,6 +33,7 @@ fn diagnose(error: &anyhow::Error) -> Option<(ErrorClass, Option<String>)> {
             super::CliError,
             crate::oci::OciError,
             super::rebase::RebaseCommandError,
+            crate::stack::StackError,
         );
         if let Some(failure) = cause.downcast_ref::<crate::buildpack::BuildpackFailure>() {
             return Some((failure.class(), failure.hint()));
