@@ -11,6 +11,7 @@ pub mod layer;
 pub mod oci;
 pub mod pipeline;
 pub mod project;
+pub mod registry;
 pub mod run;
 pub mod source;
 pub mod stack;
