@@ -2,8 +2,14 @@
 //! when installed), no network needed once the lock and downloads exist, and a clear
 //! one-line error with exit code 1 when the mirror is unreachable.
 
+#[path = "support/registry.rs"]
+#[allow(dead_code)]
+mod registry_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
+
+use registry_support::{Flavor, TestRegistry, run_ok};
 
 fn kiln(args: &[&str], mirror: Option<&str>) -> Output {
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stack-kiln-home");
@@ -115,4 +121,48 @@ fn unreachable_mirror_exits_1_with_a_hint() {
         "{stderr}"
     );
     assert!(stderr.contains("\nhint: "), "{stderr}");
+}
+
+#[test]
+fn base_can_be_published_and_apps_build_on_it() {
+    let registry = TestRegistry::start(Flavor::Plain);
+    let reference = format!("{}/bases/bookworm:1", registry.addr);
+    let digest = stdout(&kiln(
+        &[
+            "base",
+            "build",
+            "--publish",
+            &reference,
+            "--insecure-registry",
+            &registry.addr,
+        ],
+        None,
+    ));
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]));
+    assert_eq!(kiln::oci::Digest::of_bytes(&raw).to_string(), digest);
+
+    // The stored base is a run image `kiln build` accepts (it has /bin/sh for Procfile commands).
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("Procfile"),
+        "web: echo hello from the Debian base\n",
+    )
+    .unwrap();
+    let built = stdout(&kiln(
+        &[
+            "build",
+            "kiln-test/stack-hello",
+            "--path",
+            app.path().to_str().unwrap(),
+            "--run-image",
+            "kiln/base-bookworm:latest",
+        ],
+        None,
+    ));
+    assert!(built.starts_with("sha256:"), "{built}");
 }

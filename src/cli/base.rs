@@ -44,6 +44,11 @@ pub struct BaseBuildArgs {
     /// Also write the image here: oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag].
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
+    /// Also push the base to this registry reference (teams build against it by digest).
+    #[arg(long, value_name = "REF")]
+    pub publish: Option<String>,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
     /// Image creation time: `now` or unix seconds (default: SOURCE_DATE_EPOCH, else 1980-01-01).
     #[arg(long)]
     pub creation_time: Option<String>,
@@ -82,6 +87,10 @@ fn build(args: BaseBuildArgs, ui: &Ui) -> anyhow::Result<i32> {
     for text in &args.outputs {
         outputs.push(ImageLocation::parse(text)?);
     }
+    if let Some(reference) = &args.publish {
+        outputs.push(ImageLocation::Registry(reference.clone()));
+    }
+    let transport = args.registry.transport();
     let cache = open_cache()?;
     let _gc = cache.lock_shared(crate::cache::GC_LOCK)?;
     let spinner = ui.spinner("assembling the run image from Debian packages");
@@ -103,7 +112,8 @@ fn build(args: BaseBuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         run_image.package_set_digest
     ));
     for location in &outputs {
-        let exported = exporter_for(location, &cache, &args.tag).export(&image, &blobs)?;
+        let exported =
+            exporter_for(location, &cache, &args.tag, &transport).export(&image, &blobs)?;
         ui.info(&format!(
             "wrote {} ({})",
             exported.destination, exported.digest
