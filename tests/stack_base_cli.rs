@@ -3,7 +3,6 @@
 //! one-line error with exit code 1 when the mirror is unreachable.
 
 #[path = "support/registry.rs"]
-#[allow(dead_code)]
 mod registry_support;
 
 use std::path::Path;
