@@ -1,6 +1,17 @@
 //! The Java (Maven) buildpack: `mvn package` with the user's settings and a cached local
 //! repository, runtime dependency jars in their own layer, the app's jar in `/workspace`,
 //! the JRE from the stack, and `java` as the start command.
+//!
+//! Layers (under `/layers/kiln_java/`): `dependencies` (third-party runtime jars, reused
+//! while their bytes are unchanged), `jre` (the stack's JRE at the image root, carrying the
+//! `JAVA_TOOL_OPTIONS` container defaults), and the cache-only `maven-repository`. The app
+//! layer (`/workspace`) holds the app's jar and, for multi-module projects, its sibling
+//! modules' jars in `lib/`.
+//!
+//! Settings users give with `--env`: `MAVEN_SETTINGS` (a settings.xml; else
+//! `~/.m2/settings.xml`), `MAVEN_OPTS` (replaces kiln's fast-JVM default for Maven),
+//! `BP_MAVEN_BUILT_MODULE` (the module to run), `BP_JAVA_RUN_IMAGE_VERSION` (the run image
+//! already has this Java: add no JRE layer).
 
 mod detect;
 mod error;
