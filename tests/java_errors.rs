@@ -22,13 +22,15 @@ fn assert_has(stderr: &str, needles: &[&str]) {
 
 #[test]
 fn a_pom_or_java_version_file_asking_for_a_newer_java_than_the_stack() {
-    let builds = JavaBuilds::new();
+    // The default Debian run image: the version compared is the stack's JRE package.
+    let builds = JavaBuilds::debian();
     let app = fixture("java_newer_java");
     let stderr = builds.build_fails("newer", app.path(), Some(&builds.settings));
     assert_has(
         &stderr,
         &[
-            "pom.xml maven.compiler.release asks for Java 21, but the stack's Java runtime is 17",
+            "pom.xml maven.compiler.release asks for Java 21, but the image runs Java 17 \
+             (openjdk-17-jre-headless 17.",
             "hint: compile for Java 17 or lower",
         ],
     );
@@ -41,7 +43,7 @@ fn a_pom_or_java_version_file_asking_for_a_newer_java_than_the_stack() {
     let stderr = builds.build_fails("version-file", app.path(), Some(&builds.settings));
     assert_has(
         &stderr,
-        &[".java-version asks for Java 21, but the stack's Java runtime is 17"],
+        &[".java-version asks for Java 21, but the image runs Java 17"],
     );
 }
 
@@ -165,7 +167,7 @@ fn without_a_stack_runtime_the_build_says_how_to_get_one() {
             "--path",
             app.path().to_str().unwrap(),
             "--run-image",
-            &builds.base,
+            builds.base.as_deref().unwrap(),
         ])
         .output()
         .unwrap();
@@ -205,7 +207,7 @@ fn a_machine_without_maven_is_told_to_install_it() {
         .args(["build", "no-maven", "--path", app.path().to_str().unwrap()])
         .args([
             "--run-image",
-            &builds.base,
+            builds.base.as_deref().unwrap(),
             "--env",
             "BP_JAVA_RUN_IMAGE_VERSION=17",
         ])

@@ -192,20 +192,40 @@ pub struct JavaBuilds {
     pub mirror: MavenMirror,
     pub settings: PathBuf,
     base_dir: tempfile::TempDir,
-    pub base: String,
+    /// `Some(REF)`: build on REF, saying it has Java 17 (`BP_JAVA_RUN_IMAGE_VERSION`);
+    /// `None`: the default builder's Debian run image with the stack's JRE layer.
+    pub base: Option<String>,
 }
 
 impl JavaBuilds {
+    /// Builds on the busybox test base, which stands for a run image that has Java: fast,
+    /// no JRE layer, nothing from the Debian archive.
     pub fn new() -> Self {
-        super::require_tool("mvn");
-        let home = tempfile::tempdir().unwrap();
-        let mirror = MavenMirror::debian();
-        let settings = write_settings(home.path(), &mirror.url);
         let base_dir = tempfile::tempdir().unwrap();
         let base = format!(
             "oci:{}:latest",
             super::busybox_base(base_dir.path(), "v1").display()
         );
+        Self::with_base(base_dir, Some(base))
+    }
+
+    /// Builds on the default Debian run image with the JRE from the stack. Verified Debian
+    /// downloads are shared between test runs (they are content-addressed and re-verified).
+    pub fn debian() -> Self {
+        let builds = Self::with_base(tempfile::tempdir().unwrap(), None);
+        let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("java-debian-downloads");
+        std::fs::create_dir_all(&shared).unwrap();
+        let downloads = builds.kiln.home.path().join("v1/downloads");
+        std::fs::create_dir_all(downloads.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&shared, &downloads).unwrap();
+        builds
+    }
+
+    fn with_base(base_dir: tempfile::TempDir, base: Option<String>) -> Self {
+        super::require_tool("mvn");
+        let home = tempfile::tempdir().unwrap();
+        let mirror = MavenMirror::debian();
+        let settings = write_settings(home.path(), &mirror.url);
         Self {
             kiln: super::Kiln::new(),
             home,
@@ -242,12 +262,9 @@ impl JavaBuilds {
             "--report",
             report.to_str().unwrap(),
         ]);
-        command.args([
-            "--run-image",
-            &self.base,
-            "--env",
-            "BP_JAVA_RUN_IMAGE_VERSION=17",
-        ]);
+        if let Some(base) = &self.base {
+            command.args(["--run-image", base, "--env", "BP_JAVA_RUN_IMAGE_VERSION=17"]);
+        }
         command.args(extra);
         let output = command.output().expect("kiln runs");
         let report = std::fs::read(&report)

@@ -41,9 +41,7 @@ pub enum JavaError {
     },
     #[error(".java-version reads `{text}`, which is not a Java version")]
     BadJavaVersionFile { text: String },
-    #[error(
-        "{origin} asks for Java {requested}, but the stack's Java runtime is {available} ({runtime})"
-    )]
+    #[error("{origin} asks for Java {requested}, but the image runs Java {available} ({runtime})")]
     JavaTooNew {
         origin: String,
         requested: u32,
@@ -112,7 +110,7 @@ pub enum JavaError {
     #[error("the jar {jar} names no main class, so kiln cannot tell how to start the app")]
     NoMainClass { jar: String },
     #[error(
-        "{jar} contains {class} compiled for Java {requested}, but the stack's Java runtime is {available}"
+        "{jar} contains {class} compiled for Java {requested}, but the image runs Java {available}"
     )]
     ClassTooNew {
         jar: String,

@@ -256,7 +256,7 @@ mod tests {
         let error = check(&requirements, 17, "openjdk-17-jre-headless").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "pom.xml maven.compiler.release asks for Java 21, but the stack's Java runtime is 17 (openjdk-17-jre-headless)"
+            "pom.xml maven.compiler.release asks for Java 21, but the image runs Java 17 (openjdk-17-jre-headless)"
         );
     }
 }

@@ -64,6 +64,7 @@ static DESCRIPTOR: LazyLock<BuildpackDescriptor> = LazyLock::new(|| {
 #[serde(rename_all = "kebab-case")]
 struct JavaConfig {
     runtime_packages: Vec<String>,
+    runtime_exclude: Vec<String>,
     dependency_plugin: String,
     output_timestamp: String,
     java_tool_options: String,
@@ -100,7 +101,8 @@ impl Buildpack for Java {
                 project.module_dirs().join(", ")
             ));
         }
-        let runtime = JavaRuntime::find(context, &config.runtime_packages)?;
+        let runtime =
+            JavaRuntime::find(context, &config.runtime_packages, &config.runtime_exclude)?;
         let release = check_java_version(context, &module, &runtime)?;
         let settings = settings::load(&context.env)?;
         context.log(&match &settings {

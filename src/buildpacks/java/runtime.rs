@@ -42,7 +42,11 @@ pub struct JavaRuntime {
 
 impl JavaRuntime {
     /// Find the runtime: the user's statement about the run image, else the stack's JRE.
-    pub fn find(context: &BuildContext<'_>, packages: &[String]) -> Result<Self, BuildpackFailure> {
+    pub fn find(
+        context: &BuildContext<'_>,
+        packages: &[String],
+        exclude: &[String],
+    ) -> Result<Self, BuildpackFailure> {
         if let Some(value) = context.env.user_var(RUN_IMAGE_VERSION_VAR) {
             let major = value
                 .trim()
@@ -71,7 +75,8 @@ impl JavaRuntime {
             version: version.clone(),
         })?;
         let names: Vec<&str> = packages.iter().map(String::as_str).collect();
-        let resolved = runtimes.resolve(&names)?;
+        let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
+        let resolved = runtimes.resolve_excluding(&names, &exclude)?;
         Ok(Self {
             major,
             description: format!("{package} {version}"),
@@ -234,7 +239,7 @@ mod tests {
         let fixture = Fixture::new();
         let stack = FakeStack::default();
         let context = fixture.context(Some(&stack), Vec::new());
-        let runtime = JavaRuntime::find(&context, &[JRE.to_owned()]).unwrap();
+        let runtime = JavaRuntime::find(&context, &[JRE.to_owned()], &[]).unwrap();
         assert_eq!(runtime.major, 17);
         assert_eq!(
             runtime.description,
@@ -300,17 +305,17 @@ mod tests {
         let fixture = Fixture::new();
         let env = vec![(RUN_IMAGE_VERSION_VAR.to_owned(), "21".to_owned())];
         let context = fixture.context(None, env);
-        let runtime = JavaRuntime::find(&context, &[JRE.to_owned()]).unwrap();
+        let runtime = JavaRuntime::find(&context, &[JRE.to_owned()], &[]).unwrap();
         assert_eq!(runtime.major, 21);
         assert!(runtime.layer(&context, "").unwrap().is_none());
 
         let context = fixture.context(None, Vec::new());
-        let error = JavaRuntime::find(&context, &[JRE.to_owned()]).unwrap_err();
+        let error = JavaRuntime::find(&context, &[JRE.to_owned()], &[]).unwrap_err();
         assert!(error.to_string().contains("no package stack"), "{error}");
         let stack = FakeStack::default();
         let context = fixture.context(Some(&stack), Vec::new());
         let error =
-            JavaRuntime::find(&context, &["openjdk-99-jre-headless".to_owned()]).unwrap_err();
+            JavaRuntime::find(&context, &["openjdk-99-jre-headless".to_owned()], &[]).unwrap_err();
         assert!(
             error
                 .to_string()
