@@ -3,10 +3,12 @@
 pub mod assemble;
 pub mod base;
 pub mod builder;
+pub mod previous;
 pub mod report;
 pub mod time;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::buildpack::{
     BuildContext, BuildEnv, Buildpack, BuildpackFailure, BuildpackId, DetectContext, DetectReport,
@@ -14,15 +16,18 @@ use crate::buildpack::{
 };
 use crate::cache::{Cache, CacheError, GC_LOCK};
 use crate::diagnostic::{Diagnose, ErrorClass};
-use crate::export::{ExportError, Exported, exporter_for};
+use crate::export::{ExportError, Exported, exporter_with_origins};
 use crate::images::{OpenImageError, open_image};
 use crate::layer::{Compression, EntryPathError, LayerCache, LayerCacheError, LayerError};
 use crate::oci::{Digest, ImageLocation, OciError};
-use crate::registry::TransportOptions;
+use crate::registry::{
+    BlobOrigins, Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
+};
 use crate::source::{SourceError, SourceTree};
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
-pub use report::{BuildReport, LayerReport};
+pub use previous::{PreviousImage, PreviousImageError};
+pub use report::{BlobFrom, BuildReport, LayerReport, PreviousImageReport};
 pub use time::{creation_time, rfc3339_from_unix};
 
 /// Everything that can stop a build.
@@ -92,6 +97,10 @@ pub enum PipelineError {
     Label(#[source] serde_json::Error),
     #[error("cannot prepare the build workspace")]
     Workspace(#[source] std::io::Error),
+    #[error(transparent)]
+    PreviousImage(#[from] PreviousImageError),
+    #[error("cannot set up the registry client")]
+    RegistryClient(#[source] RegistryError),
     #[error("cannot write the build report {path}")]
     Report {
         path: PathBuf,
@@ -115,6 +124,8 @@ impl Diagnose for PipelineError {
             | NoProcesses
             | InvalidName(_) => ErrorClass::User,
             RunImage(source) => source.class(),
+            PreviousImage(source) => source.class(),
+            RegistryClient(source) => source.class(),
             BaseFacts { source, .. } | Image(source) => crate::images::oci_error_class(source),
             Detect { source, .. } | Build { source, .. } => source.class(),
             Export(source) => source.class(),
@@ -145,6 +156,8 @@ impl Diagnose for PipelineError {
             AmbiguousDefaultProcess { .. } => Some("choose one with --default-process TYPE, or name one `web`".to_owned()),
             NoProcesses => Some("add a Procfile, e.g. `web: ./start`".to_owned()),
             RunImage(source) => source.hint(),
+            PreviousImage(source) => source.hint(),
+            RegistryClient(source) => source.hint(),
             Detect { source, .. } | Build { source, .. } => source.hint(),
             Export(source) => source.hint(),
             Source(SourceError::SymlinkEscapes { .. }) => {
@@ -211,6 +224,12 @@ pub struct BuildRequest {
     pub report_path: Option<PathBuf>,
     /// How to reach registries (`--registry-ca`, `--insecure-registry`).
     pub registry: TransportOptions,
+    /// Whether the image goes into the local image store (not when only publishing).
+    pub local_store: bool,
+    /// The image whose layers to reuse by metadata and diff_id (`--previous-image`).
+    pub previous_image: Option<String>,
+    /// The registry image keeping cached layers between machines (`--cache-image`).
+    pub cache_image: Option<String>,
 }
 
 /// Detection inputs shared by `kiln build` and `kiln detect`.
@@ -295,6 +314,30 @@ pub fn build(
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
     let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
+    let registry = LazyClient::new(&request.registry);
+    let blobs = cache.blobs();
+    let mut origins = BlobOrigins::new();
+    if let RunImageChoice::Location(ImageLocation::Registry(text)) = &request.run_image
+        && let Ok(reference) = Reference::parse(text)
+    {
+        // Run image layers are mounted from the base's repository rather than uploaded.
+        let layers = run_image.image.layers(text)?;
+        origins.add_all(layers.iter().map(|layer| &layer.digest), &reference);
+    }
+    let previous = match (&request.previous_image, request.clear_cache) {
+        (Some(text), false) => {
+            let found = PreviousImage::open(text, registry.get()?, &blobs)?;
+            match &found {
+                Some(previous) => {
+                    log(&format!("previous image: {}", previous.reference));
+                    previous.add_origins(&mut origins);
+                }
+                None => log(&format!("no previous image at {text}")),
+            }
+            found
+        }
+        _ => None,
+    };
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -346,12 +389,20 @@ pub fn build(
         let id = descriptor.id().clone();
         let staging = workspace.path().join("layers").join(id.escaped());
         fs_err::create_dir_all(&staging).map_err(PipelineError::Workspace)?;
-        let layers = LayerStore::new(
+        let mut layers = LayerStore::new(
             id.clone(),
             LayerCache::new(layers_root.join(id.escaped())),
             staging,
             request.clear_cache,
         );
+        if let Some(previous) = &previous {
+            let fetch = Arc::new(previous::RegistryLayerFetch {
+                client: registry.get_arc()?,
+                repository: previous.reference.clone(),
+                store: blobs.clone(),
+            });
+            layers = layers.with_previous(previous.buildpack_layers(id.as_str(), fetch));
+        }
         let prefixed_log = |line: &str| log(&format!("[{id}] {line}"));
         let mut context = BuildContext {
             source: &source,
@@ -390,7 +441,6 @@ pub fn build(
         .map(ProcessType::new)
         .transpose()?;
     let app_cache = LayerCache::new(layers_root.join("_app"));
-    let blobs = cache.blobs();
     let assembled = assemble::Assembly {
         run_image: &run_image,
         outcomes: &outcomes,
@@ -400,15 +450,19 @@ pub fn build(
         created: &request.created,
         compression: request.compression,
         blobs: &blobs,
+        previous: previous.as_ref(),
     }
     .assemble()?;
 
-    let mut destinations = vec![ImageLocation::Store(request.name.clone())];
+    let mut destinations = Vec::new();
+    if request.local_store {
+        destinations.push(ImageLocation::Store(request.name.clone()));
+    }
     destinations.extend(request.outputs.iter().cloned());
     let mut exported: Vec<Exported> = Vec::new();
     for destination in &destinations {
         exported.push(
-            exporter_for(destination, cache, &request.name, &request.registry)
+            exporter_with_origins(destination, cache, &request.name, &request.registry, &origins)
                 .export(&assembled.image, &blobs)?,
         );
     }
@@ -416,7 +470,7 @@ pub fn build(
         .iter()
         .map(|outcome| outcome.descriptor.id().to_string())
         .collect();
-    assemble::commit_layer_records(outcomes, &assembled.written, &app_cache)?;
+    assemble::commit_layer_records(outcomes, &assembled.written, &app_cache, &blobs)?;
 
     let report = BuildReport {
         image: request.name.clone(),
@@ -426,6 +480,10 @@ pub fn build(
         layers: assembled.layers,
         outputs: exported,
         default_process: assembled.default_process,
+        previous_image: previous.as_ref().map(|previous| PreviousImageReport {
+            reference: previous.reference.to_string(),
+            digest: previous.image.manifest_digest.to_string(),
+        }),
     };
     if let Some(path) = &request.report_path {
         write_report(&report, path)?;
@@ -439,6 +497,37 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
         path: path.to_path_buf(),
         source: std::io::Error::other(error.to_string()),
     })
+}
+
+/// One registry client for the whole build, made on first use (builds that touch no registry
+/// never read credentials).
+struct LazyClient<'a> {
+    transport: &'a TransportOptions,
+    client: std::sync::OnceLock<Arc<RegistryClient>>,
+}
+
+impl<'a> LazyClient<'a> {
+    fn new(transport: &'a TransportOptions) -> Self {
+        Self {
+            transport,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get_arc(&self) -> Result<Arc<RegistryClient>, PipelineError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let client = RegistryOptions::from_env_with(self.transport)
+            .and_then(RegistryClient::new)
+            .map_err(PipelineError::RegistryClient)?;
+        Ok(self.client.get_or_init(|| Arc::new(client)).clone())
+    }
+
+    fn get(&self) -> Result<&RegistryClient, PipelineError> {
+        self.get_arc()?;
+        Ok(self.client.get().expect("set just above"))
+    }
 }
 
 /// Open the run image and learn what the build needs about it.
