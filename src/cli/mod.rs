@@ -3,6 +3,7 @@
 mod build;
 mod cache_cmd;
 mod detect;
+mod inspect;
 mod rebase;
 mod registry_args;
 pub mod render;
@@ -37,6 +38,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Run an image rootless, without a daemon (shares the host network).
     Run(run::RunArgs),
+    /// Show an image's base, rebasability, buildpacks, layers and processes.
+    Inspect(inspect::InspectArgs),
     /// Move an image onto a new (patched) base without rebuilding.
     Rebase(rebase::RebaseArgs),
     /// Manage kiln's cache and local image store.
@@ -76,6 +79,7 @@ pub fn main() -> i32 {
         Command::Build(args) => build::run(*args, &ui),
         Command::Detect(args) => detect::run(args, &ui),
         Command::Run(args) => run::run(args, &ui),
+        Command::Inspect(args) => inspect::run(args, &ui),
         Command::Rebase(args) => rebase::run(args, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };
