@@ -214,14 +214,13 @@ impl RemoteBlobs {
         let Some((first, _, first_origin)) = fetchable.first() else {
             return Ok(());
         };
-        let fail = |digest: &crate::oci::Digest, origin: &Reference, source| {
-            ExportError::FetchBlob {
+        let fail =
+            |digest: &crate::oci::Digest, origin: &Reference, source| ExportError::FetchBlob {
                 destination: destination.to_owned(),
                 origin: origin.to_string(),
                 digest: digest.clone(),
                 source,
-            }
-        };
+            };
         let client = RegistryOptions::from_env_with(&self.transport)
             .and_then(RegistryClient::new)
             .map_err(|source| fail(first, first_origin, source))?;
@@ -336,7 +335,11 @@ impl Exporter for RegistrySink {
         Ok(Exported {
             destination,
             digest: report.manifest_digest.to_string(),
-            pinned: Some(reference.with_digest(report.manifest_digest.clone()).to_string()),
+            pinned: Some(
+                reference
+                    .with_digest(report.manifest_digest.clone())
+                    .to_string(),
+            ),
             push: Some(PushStats::from(&report)),
         })
     }

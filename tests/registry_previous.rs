@@ -64,7 +64,10 @@ fn layer<'a>(report: &'a Value, name: &str) -> &'a Value {
 fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading() {
     let registry = TestRegistry::start(Flavor::Plain);
     let base_dir = tempfile::tempdir().unwrap();
-    let base = format!("oci:{}:latest", busybox_base(base_dir.path(), "v1").display());
+    let base = format!(
+        "oci:{}:latest",
+        busybox_base(base_dir.path(), "v1").display()
+    );
     let source = hello_app();
     let name = format!("{}/team/hello:1", registry.addr);
 
@@ -96,7 +99,11 @@ fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading
     assert_eq!(push["bytes_uploaded"], 0, "{push:#}");
     assert_eq!(
         second["outputs"][0]["pinned"],
-        format!("{}/team/hello@{}", registry.addr, first["digest"].as_str().unwrap())
+        format!(
+            "{}/team/hello@{}",
+            registry.addr,
+            first["digest"].as_str().unwrap()
+        )
     );
     assert!(
         machine_b.store_tags().is_empty(),
@@ -109,9 +116,12 @@ fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading
         .filter(|(method, path, _)| {
             method == "GET"
                 && path.contains("/blobs/sha256:")
-                && [&second["layers"][0]["digest"], &second["layers"][1]["digest"]]
-                    .iter()
-                    .any(|digest| path.ends_with(digest.as_str().unwrap()))
+                && [
+                    &second["layers"][0]["digest"],
+                    &second["layers"][1]["digest"],
+                ]
+                .iter()
+                .any(|digest| path.ends_with(digest.as_str().unwrap()))
         })
         .count();
     assert_eq!(layer_pulls, 0);
@@ -119,7 +129,10 @@ fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading
     std::fs::write(source.path().join("index.html"), "<h1>changed</h1>\n").unwrap();
     let third = publish(&machine_b, &registry, &name, source.path(), &base);
     assert_eq!(layer(&third, "app")["blob_from"], "built");
-    assert_eq!(layer(&third, "process-types")["blob_from"], "previous-image");
+    assert_eq!(
+        layer(&third, "process-types")["blob_from"],
+        "previous-image"
+    );
     assert_eq!(
         registry.blob_uploads(None),
         uploads_after_first + 2,
@@ -131,7 +144,10 @@ fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading
 fn a_previous_image_in_another_repository_is_mounted_not_uploaded() {
     let registry = TestRegistry::start(Flavor::Plain);
     let base_dir = tempfile::tempdir().unwrap();
-    let base = format!("oci:{}:latest", busybox_base(base_dir.path(), "v1").display());
+    let base = format!(
+        "oci:{}:latest",
+        busybox_base(base_dir.path(), "v1").display()
+    );
     let source = hello_app();
     let first_name = format!("{}/team/hello:1", registry.addr);
     publish(&Kiln::new(), &registry, &first_name, source.path(), &base);
@@ -161,7 +177,10 @@ fn an_unreachable_previous_image_is_a_clear_error() {
         password: "secret".to_owned(),
     });
     let base_dir = tempfile::tempdir().unwrap();
-    let base = format!("oci:{}:latest", busybox_base(base_dir.path(), "v1").display());
+    let base = format!(
+        "oci:{}:latest",
+        busybox_base(base_dir.path(), "v1").display()
+    );
     let source = hello_app();
     let kiln = Kiln::new();
     let output = kiln

@@ -202,10 +202,17 @@ mod tests {
         let layers = store(root.path(), fetch.clone(), false);
 
         let deps = layers
-            .dir_layer("deps", LayerTypes::LAUNCH_CACHED, json!({"requirements": "aa"}))
+            .dir_layer(
+                "deps",
+                LayerTypes::LAUNCH_CACHED,
+                json!({"requirements": "aa"}),
+            )
             .unwrap();
         assert_eq!(deps.state, LayerState::Restored);
-        assert_eq!(deps.env[0].name, "PYTHONPATH", "env comes back with the layer");
+        assert_eq!(
+            deps.env[0].name, "PYTHONPATH",
+            "env comes back with the layer"
+        );
         let dir = deps.dir().unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.join("from")).unwrap(),
@@ -222,7 +229,10 @@ mod tests {
             1,
             "a root layer needs no content: its blob is the layer"
         );
-        assert_eq!(layers.restored_from_previous("runtime"), Some(blob("runtime")));
+        assert_eq!(
+            layers.restored_from_previous("runtime"),
+            Some(blob("runtime"))
+        );
     }
 
     #[test]
@@ -231,7 +241,11 @@ mod tests {
         let fetch = Arc::new(FakeFetch::default());
         let layers = store(root.path(), fetch.clone(), false);
         let changed = layers
-            .dir_layer("deps", LayerTypes::LAUNCH_CACHED, json!({"requirements": "bb"}))
+            .dir_layer(
+                "deps",
+                LayerTypes::LAUNCH_CACHED,
+                json!({"requirements": "bb"}),
+            )
             .unwrap();
         assert_eq!(
             changed.state,

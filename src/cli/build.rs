@@ -97,7 +97,9 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         .clone()
         .or_else(|| args.publish.then(|| args.name.clone()));
     for reference in previous_image.iter().chain(&args.cache_image) {
-        crate::registry::Reference::parse(reference.strip_prefix("docker://").unwrap_or(reference))?;
+        crate::registry::Reference::parse(
+            reference.strip_prefix("docker://").unwrap_or(reference),
+        )?;
     }
     let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let request = BuildRequest {

@@ -145,7 +145,10 @@ fn relative_to(name: &str, prefix: &str) -> Result<Option<PathBuf>, ExtractError
     let trimmed = trimmed.trim_end_matches('/');
     let rest = if trimmed == prefix {
         ""
-    } else if let Some(rest) = trimmed.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
+    } else if let Some(rest) = trimmed
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         rest
     } else {
         return Ok(None);
@@ -266,7 +269,10 @@ mod tests {
             Path::new("lib.py")
         );
         let (_, again) = layer_tar(&build(&dest));
-        assert_eq!(again, diff_id, "re-tarring the restored directory is stable");
+        assert_eq!(
+            again, diff_id,
+            "re-tarring the restored directory is stable"
+        );
     }
 
     #[test]
@@ -279,10 +285,17 @@ mod tests {
         let (tar, _) = layer_tar(&entries);
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("l");
-        let error =
-            extract_subtree(tar.as_slice(), "layers/bp/l", &dest, &Digest::of_bytes(b"x"))
-                .unwrap_err();
-        assert!(matches!(error, ExtractError::DiffIdMismatch { .. }), "{error}");
+        let error = extract_subtree(
+            tar.as_slice(),
+            "layers/bp/l",
+            &dest,
+            &Digest::of_bytes(b"x"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, ExtractError::DiffIdMismatch { .. }),
+            "{error}"
+        );
         assert!(!dest.exists());
     }
 
@@ -293,13 +306,23 @@ mod tests {
             .add_symlink("layers/bp/l/escape", "/etc", Owner::CNB)
             .unwrap();
         entries
-            .add_bytes("layers/bp/l/escape/passwd", b"x".to_vec(), 0o644, Owner::CNB)
+            .add_bytes(
+                "layers/bp/l/escape/passwd",
+                b"x".to_vec(),
+                0o644,
+                Owner::CNB,
+            )
             .unwrap();
         entries.add_missing_parents(0o755, Owner::CNB);
         let (tar, diff_id) = layer_tar(&entries);
         let out = tempfile::tempdir().unwrap();
-        let error = extract_subtree(tar.as_slice(), "layers/bp/l", &out.path().join("l"), &diff_id)
-            .unwrap_err();
+        let error = extract_subtree(
+            tar.as_slice(),
+            "layers/bp/l",
+            &out.path().join("l"),
+            &diff_id,
+        )
+        .unwrap_err();
         assert!(matches!(error, ExtractError::UnsafeEntry { .. }), "{error}");
     }
 }

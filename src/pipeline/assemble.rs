@@ -274,9 +274,9 @@ impl Assembly<'_> {
                     && blob.media_type == self.compression.media_type()
                     && self.blobs.contains(&blob.digest)
             });
-        let previous = self
-            .previous
-            .and_then(|previous| previous.layer_with_diff_id(&diff_id, self.compression.media_type()));
+        let previous = self.previous.and_then(|previous| {
+            previous.layer_with_diff_id(&diff_id, self.compression.media_type())
+        });
         let (source, reasons) = match (recorded, previous) {
             (Some(blob), _) => (PlannedSource::Ready(blob, BlobFrom::Cache), Vec::new()),
             (None, Some(blob)) => (

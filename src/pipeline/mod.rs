@@ -462,8 +462,14 @@ pub fn build(
     let mut exported: Vec<Exported> = Vec::new();
     for destination in &destinations {
         exported.push(
-            exporter_with_origins(destination, cache, &request.name, &request.registry, &origins)
-                .export(&assembled.image, &blobs)?,
+            exporter_with_origins(
+                destination,
+                cache,
+                &request.name,
+                &request.registry,
+                &origins,
+            )
+            .export(&assembled.image, &blobs)?,
         );
     }
     let buildpack_ids = outcomes

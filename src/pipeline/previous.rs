@@ -60,9 +60,9 @@ impl Diagnose for PreviousImageError {
                 "pass --previous-image with another image, or --clear-cache to ignore it"
                     .to_owned(),
             ),
-            PreviousImageError::Reference { .. } => {
-                Some("name it like the image you publish, e.g. registry.example/team/app:1".to_owned())
-            }
+            PreviousImageError::Reference { .. } => Some(
+                "name it like the image you publish, e.g. registry.example/team/app:1".to_owned(),
+            ),
         }
     }
 }
@@ -86,10 +86,12 @@ impl PreviousImage {
         client: &RegistryClient,
         store: &BlobStore,
     ) -> Result<Option<Self>, PreviousImageError> {
-        let reference = Reference::parse(text.strip_prefix("docker://").unwrap_or(text))
-            .map_err(|source| PreviousImageError::Reference {
-                reference: text.to_owned(),
-                source,
+        let reference =
+            Reference::parse(text.strip_prefix("docker://").unwrap_or(text)).map_err(|source| {
+                PreviousImageError::Reference {
+                    reference: text.to_owned(),
+                    source,
+                }
             })?;
         let pulled = match client.pull_manifest_and_config(&reference, store) {
             Ok(pulled) => pulled,
@@ -113,8 +115,8 @@ impl PreviousImage {
         .map_err(read)?;
         let layers = image.layers(&pulled.reference.to_string()).map_err(read)?;
         // An image without (or with an unreadable) label is still a source of blobs by diff_id.
-        let lifecycle = cnb::parse_label(&image.labels(), cnb::LIFECYCLE_METADATA)
-            .unwrap_or_default();
+        let lifecycle =
+            cnb::parse_label(&image.labels(), cnb::LIFECYCLE_METADATA).unwrap_or_default();
         Ok(Some(Self {
             reference: pulled.reference,
             image,
@@ -125,7 +127,10 @@ impl PreviousImage {
 
     /// Record where every layer blob lives, so pushes mount or skip them.
     pub fn add_origins(&self, origins: &mut BlobOrigins) {
-        origins.add_all(self.layers.iter().map(|layer| &layer.digest), &self.reference);
+        origins.add_all(
+            self.layers.iter().map(|layer| &layer.digest),
+            &self.reference,
+        );
     }
 
     /// The blob of the layer with this diff_id, when it is compressed as `media_type`.

@@ -53,8 +53,8 @@ pub use client::{FetchedManifest, MountOutcome, RegistryClient, RegistryOptions}
 pub use credentials::{Credential, CredentialStore, REGISTRY_AUTH_ENV};
 pub use error::{RegistryError, RequestError};
 pub use manifest::BlobDescriptor;
-pub use pull::{PulledImage, ResolvedManifest};
 pub use origins::BlobOrigins;
+pub use pull::{PulledImage, ResolvedManifest};
 pub use push::{BlobSource, StoredBlob};
 pub use push_image::PushReport;
 pub use reference::Reference;

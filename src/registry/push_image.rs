@@ -63,7 +63,14 @@ impl RegistryClient {
             let repository = reference.in_repository(from)?;
             origins.add_all(blobs.iter().map(|(digest, _)| digest), &repository);
         }
-        self.push_image_with(reference, manifest_bytes, media_type, blobs, store, &origins)
+        self.push_image_with(
+            reference,
+            manifest_bytes,
+            media_type,
+            blobs,
+            store,
+            &origins,
+        )
     }
 
     /// Push an image whose blobs are in `store` or in a repository `origins` names. A blob in
