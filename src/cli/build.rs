@@ -154,6 +154,17 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
             None => ui.info(&format!("wrote {} ({})", output.destination, output.digest)),
         }
     }
+    if let Some(cache_image) = &outcome.report.cache_image
+        && let (Some(digest), Some(push)) = (&cache_image.digest, &cache_image.push)
+    {
+        ui.info(&format!(
+            "saved cache image {} ({digest}): {} uploaded ({} bytes)",
+            cache_image.reference, push.uploaded, push.bytes_uploaded
+        ));
+    }
+    for warning in &outcome.report.warnings {
+        ui.warn(warning);
+    }
     print_out(&outcome.report.digest);
     Ok(0)
 }

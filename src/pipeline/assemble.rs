@@ -233,12 +233,7 @@ impl Assembly<'_> {
                 });
             }
             (LayerContent::Dir(dir), _, _) => {
-                let prefix = format!("layers/{}/{}", id.escaped(), layer.name);
-                let mut entries =
-                    entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(&prefix)?;
-                entries.add_dir(&prefix, 0o755, Owner::CNB)?;
-                entries.add_missing_parents(0o755, Owner::CNB);
-                entries
+                dir_layer_entries(dir, &format!("layers/{}/{}", id.escaped(), layer.name))?
             }
             (LayerContent::Root(Some(entries)), _, _) => entries.clone(),
             (LayerContent::Root(None), _, _) => {
@@ -473,6 +468,15 @@ impl Assembly<'_> {
 
 fn strip_digest(name: &str) -> &str {
     name.split('@').next().unwrap_or(name)
+}
+
+/// The entries of a directory layer at `prefix` (`layers/<buildpack>/<layer>`): the same for
+/// the image and the cache image, so a cached launch layer's blob serves both.
+pub fn dir_layer_entries(dir: &Path, prefix: &str) -> Result<LayerEntries, PipelineError> {
+    let mut entries = entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(prefix)?;
+    entries.add_dir(prefix, 0o755, Owner::CNB)?;
+    entries.add_missing_parents(0o755, Owner::CNB);
+    Ok(entries)
 }
 
 /// Apply one CNB env action.

@@ -3,6 +3,7 @@
 pub mod assemble;
 pub mod base;
 pub mod builder;
+pub mod cache_image;
 pub mod previous;
 pub mod report;
 pub mod time;
@@ -27,7 +28,7 @@ use crate::source::{SourceError, SourceTree};
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
 pub use previous::{PreviousImage, PreviousImageError};
-pub use report::{BlobFrom, BuildReport, LayerReport, PreviousImageReport};
+pub use report::{BlobFrom, BuildReport, CacheImageReport, LayerReport, PreviousImageReport};
 pub use time::{creation_time, rfc3339_from_unix};
 
 /// Everything that can stop a build.
@@ -99,6 +100,8 @@ pub enum PipelineError {
     Workspace(#[source] std::io::Error),
     #[error(transparent)]
     PreviousImage(#[from] PreviousImageError),
+    #[error(transparent)]
+    CacheImage(#[from] cache_image::CacheImageError),
     #[error("cannot set up the registry client")]
     RegistryClient(#[source] RegistryError),
     #[error("cannot write the build report {path}")]
@@ -125,6 +128,7 @@ impl Diagnose for PipelineError {
             | InvalidName(_) => ErrorClass::User,
             RunImage(source) => source.class(),
             PreviousImage(source) => source.class(),
+            CacheImage(source) => source.class(),
             RegistryClient(source) => source.class(),
             BaseFacts { source, .. } | Image(source) => crate::images::oci_error_class(source),
             Detect { source, .. } | Build { source, .. } => source.class(),
@@ -157,6 +161,7 @@ impl Diagnose for PipelineError {
             NoProcesses => Some("add a Procfile, e.g. `web: ./start`".to_owned()),
             RunImage(source) => source.hint(),
             PreviousImage(source) => source.hint(),
+            CacheImage(source) => source.hint(),
             RegistryClient(source) => source.hint(),
             Detect { source, .. } | Build { source, .. } => source.hint(),
             Export(source) => source.hint(),
@@ -381,6 +386,30 @@ pub fn build(
     if request.clear_cache {
         LayerCache::new(layers_root.clone()).clear()?;
     }
+    let cache_image_ref = request
+        .cache_image
+        .as_deref()
+        .map(cache_image::parse_reference)
+        .transpose()?;
+    let mut cache_report = None;
+    let old_cache_image = match &cache_image_ref {
+        Some(reference) if !request.clear_cache => {
+            let client = registry.get()?;
+            let found = cache_image::CacheImage::open(reference, client, &blobs)?;
+            let restored = match &found {
+                Some(image) => image.restore(&layers_root, client, &blobs)?,
+                None => cache_image::Restored::default(),
+            };
+            log(&format!(
+                "cache image {reference}: {} layers restored, {} already here",
+                restored.restored.len(),
+                restored.already_local.len()
+            ));
+            cache_report = Some(CacheImageReport::new(reference, restored.restored));
+            found
+        }
+        _ => None,
+    };
 
     let mut outcomes = Vec::new();
     let mut env = env;
@@ -476,7 +505,47 @@ pub fn build(
         .iter()
         .map(|outcome| outcome.descriptor.id().to_string())
         .collect();
+    let cached = cached_buildpacks(&outcomes);
     assemble::commit_layer_records(outcomes, &assembled.written, &app_cache, &blobs)?;
+
+    let mut warnings = Vec::new();
+    if let Some(reference) = &cache_image_ref {
+        // The published image's layers are mountable into the cache repository.
+        let mut cache_origins = origins.clone();
+        for output in &exported {
+            if let Some(pushed) = output
+                .destination
+                .strip_prefix("docker://")
+                .and_then(|text| Reference::parse(text).ok())
+            {
+                let layers = assembled.image.layers(&output.destination)?;
+                cache_origins.add_all(layers.iter().map(|layer| &layer.digest), &pushed);
+            }
+        }
+        let report =
+            cache_report.get_or_insert_with(|| CacheImageReport::new(reference, Vec::new()));
+        let pushed = registry.get().and_then(|client| {
+            Ok(cache_image::push(
+                reference,
+                &cached,
+                &layers_root,
+                old_cache_image.as_ref(),
+                &cache_origins,
+                request.compression,
+                client,
+                &blobs,
+            )?)
+        });
+        match pushed {
+            Ok(pushed) => report.record_push(&pushed),
+            // The image is built and written: a cache that could not be saved only makes the
+            // next build slower.
+            Err(error) => {
+                let warning = format!("the cache image was not saved: {}", error_chain(&error));
+                warnings.push(warning);
+            }
+        }
+    }
 
     let report = BuildReport {
         image: request.name.clone(),
@@ -490,6 +559,8 @@ pub fn build(
             reference: previous.reference.to_string(),
             digest: previous.image.manifest_digest.to_string(),
         }),
+        cache_image: cache_report,
+        warnings,
     };
     if let Some(path) = &request.report_path {
         write_report(&report, path)?;
@@ -503,6 +574,39 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
         path: path.to_path_buf(),
         source: std::io::Error::other(error.to_string()),
     })
+}
+
+/// The buildpacks and their cached layers, for the cache image.
+fn cached_buildpacks(outcomes: &[BuildpackOutcome]) -> Vec<cache_image::CachedBuildpack> {
+    outcomes
+        .iter()
+        .map(|outcome| cache_image::CachedBuildpack {
+            id: outcome.descriptor.id().clone(),
+            version: outcome.descriptor.buildpack.version.clone(),
+            layers: outcome
+                .result
+                .layers
+                .iter()
+                .filter(|layer| layer.types.cache)
+                .map(|layer| (layer.name.clone(), layer.types))
+                .collect(),
+        })
+        .collect()
+}
+
+/// An error and its causes on one line, for warnings.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// One registry client for the whole build, made on first use (builds that touch no registry

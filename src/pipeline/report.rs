@@ -57,6 +57,45 @@ pub struct BuildReport {
     /// The previous image whose layers were reusable, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_image: Option<PreviousImageReport>,
+    /// The cache image, when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_image: Option<CacheImageReport>,
+    /// Problems that did not fail the build (e.g. the cache image could not be saved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// What the build did with its cache image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheImageReport {
+    /// Its reference.
+    pub reference: String,
+    /// `buildpack/layer` of the layers restored from it before the build.
+    pub restored: Vec<String>,
+    /// Its new manifest digest, when it was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// How its blobs reached the registry, when it was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<crate::export::PushStats>,
+}
+
+impl CacheImageReport {
+    /// A cache image that restored `restored`.
+    pub fn new(reference: &crate::registry::Reference, restored: Vec<String>) -> Self {
+        Self {
+            reference: reference.to_string(),
+            restored,
+            digest: None,
+            push: None,
+        }
+    }
+
+    /// Note a successful save.
+    pub fn record_push(&mut self, pushed: &crate::registry::PushReport) {
+        self.digest = Some(pushed.manifest_digest.to_string());
+        self.push = Some(crate::export::PushStats::from(pushed));
+    }
 }
 
 /// The previous image a build reused layers from.
