@@ -26,7 +26,7 @@ pub enum ExportError {
     Publish {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("cannot prepare scratch space")]
     Scratch(#[source] crate::cache::CacheError),
@@ -36,7 +36,7 @@ pub enum ExportError {
         origin: String,
         digest: crate::oci::Digest,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 
@@ -223,11 +223,11 @@ impl RemoteBlobs {
             };
         let client = RegistryOptions::from_env_with(&self.transport)
             .and_then(RegistryClient::new)
-            .map_err(|source| fail(first, first_origin, source))?;
+            .map_err(|source| fail(first, first_origin, Box::new(source)))?;
         for (digest, size, origin) in &fetchable {
             client
                 .pull_blob(origin, digest, Some(*size), blobs)
-                .map_err(|source| fail(digest, origin, source))?;
+                .map_err(|source| fail(digest, origin, Box::new(source)))?;
         }
         Ok(())
     }
@@ -309,7 +309,7 @@ impl Exporter for RegistrySink {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
         let publish = |source| ExportError::Publish {
             reference: self.reference.clone(),
-            source,
+            source: Box::new(source),
         };
         let reference = Reference::parse(&self.reference).map_err(publish)?;
         let destination = format!("docker://{reference}");

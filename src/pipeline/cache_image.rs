@@ -33,13 +33,13 @@ pub enum CacheImageError {
     Reference {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("cannot read the cache image `{reference}`")]
     Pull {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("the cache image `{reference}` is not a valid image")]
     Read {
@@ -74,7 +74,7 @@ pub enum CacheImageError {
     Push {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 
@@ -144,7 +144,7 @@ pub fn parse_reference(text: &str) -> Result<Reference, CacheImageError> {
     Reference::parse(text.strip_prefix("docker://").unwrap_or(text)).map_err(|source| {
         CacheImageError::Reference {
             reference: text.to_owned(),
-            source,
+            source: Box::new(source),
         }
     })
 }
@@ -162,7 +162,7 @@ impl CacheImage {
             Err(source) => {
                 return Err(CacheImageError::Pull {
                     reference: reference.to_string(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         };
@@ -248,7 +248,7 @@ impl CacheImage {
     ) -> Result<(), CacheImageError> {
         let pull = |source| CacheImageError::Pull {
             reference: self.reference.to_string(),
-            source,
+            source: Box::new(source),
         };
         client
             .pull_blob(&self.reference, &layer.digest, Some(layer.size), store)
@@ -393,7 +393,7 @@ pub fn push(
         )
         .map_err(|source| CacheImageError::Push {
             reference: reference.to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 

@@ -103,7 +103,7 @@ pub enum PipelineError {
     #[error(transparent)]
     CacheImage(#[from] cache_image::CacheImageError),
     #[error("cannot set up the registry client")]
-    RegistryClient(#[source] RegistryError),
+    RegistryClient(#[source] Box<RegistryError>),
     #[error("cannot write the build report {path}")]
     Report {
         path: PathBuf,
@@ -630,7 +630,7 @@ impl<'a> LazyClient<'a> {
         }
         let client = RegistryOptions::from_env_with(self.transport)
             .and_then(RegistryClient::new)
-            .map_err(PipelineError::RegistryClient)?;
+            .map_err(|error| PipelineError::RegistryClient(Box::new(error)))?;
         Ok(self.client.get_or_init(|| Arc::new(client)).clone())
     }
 

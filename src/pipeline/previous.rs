@@ -28,13 +28,13 @@ pub enum PreviousImageError {
     Reference {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("cannot read the previous image `{reference}`")]
     Pull {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("the previous image `{reference}` is not a valid image")]
     Read {
@@ -90,7 +90,7 @@ impl PreviousImage {
             Reference::parse(text.strip_prefix("docker://").unwrap_or(text)).map_err(|source| {
                 PreviousImageError::Reference {
                     reference: text.to_owned(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         let pulled = match client.pull_manifest_and_config(&reference, store) {
@@ -99,7 +99,7 @@ impl PreviousImage {
             Err(source) => {
                 return Err(PreviousImageError::Pull {
                     reference: reference.to_string(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         };
@@ -223,7 +223,7 @@ pub enum LayerFetchError {
     Pull {
         digest: Digest,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("cannot read layer {digest}")]
     Read {
@@ -271,7 +271,7 @@ impl RegistryLayerFetch {
             .pull_blob(&self.repository, &blob.digest, Some(blob.size), &self.store)
             .map_err(|source| LayerFetchError::Pull {
                 digest: blob.digest.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let layer = LayerRef {
             digest: blob.digest.clone(),
