@@ -207,3 +207,30 @@ fn an_unreachable_previous_image_is_a_clear_error() {
     );
     assert!(kiln.store_tags().is_empty(), "nothing written");
 }
+
+#[test]
+fn local_outputs_fetch_the_layers_a_publish_reused_from_the_previous_image() {
+    let registry = TestRegistry::start(Flavor::Plain);
+    let base_dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "oci:{}:latest",
+        busybox_base(base_dir.path(), "v1").display()
+    );
+    let source = hello_app();
+    let name = format!("{}/team/hello:1", registry.addr);
+    publish(&Kiln::new(), &registry, &name, source.path(), &base);
+
+    // A fresh machine writes a layout too: the reused app layer is downloaded for it.
+    let out = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}:hello", out.path().display());
+    let report = publish_with(
+        &Kiln::new(),
+        &registry,
+        &name,
+        source.path(),
+        &base,
+        &["--output", &layout],
+    );
+    assert_eq!(layer(&report, "app")["blob_from"], "previous-image");
+    support::validate_layout(out.path());
+}
