@@ -65,7 +65,7 @@ fn blobs_only_on_registries_are_mounted_or_carried_over() {
         )
         .unwrap();
     assert_eq!(report.mounted, image.layer_digests);
-    assert_eq!(report.uploaded, [image.config_digest.clone()]);
+    assert_eq!(report.uploaded, std::slice::from_ref(&image.config_digest));
     source.settle();
     assert_eq!(source.blob_uploads(None), uploads + 1);
     assert!(
