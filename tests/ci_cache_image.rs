@@ -378,3 +378,51 @@ fn an_unreadable_cache_image_stops_the_build_before_anything_is_written() {
         "nothing is pushed when the cache cannot be read"
     );
 }
+
+/// Two CI machines sharing one cache image with a language buildpack's dependency layer: the
+/// second machine (empty KILN_HOME, a name with no previous image) restores `deps` from the
+/// cache image and reuses it without reinstalling.
+#[test]
+#[ignore = "enable when the Python buildpack and the default Debian stack are on main"]
+fn a_second_machine_reuses_python_dependencies_from_the_cache_image() {
+    let registry = TestRegistry::start(Flavor::Plain);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/python-flask");
+    let cache = format!("{}/team/flask-cache:main", registry.addr);
+    let build = |machine: &Kiln, name: &str| -> Value {
+        let report = machine.home.path().join("report.json");
+        machine.ok(&[
+            "build",
+            &format!("{}/team/{name}:1", registry.addr),
+            "--path",
+            sample.to_str().unwrap(),
+            "--publish",
+            "--cache-image",
+            &cache,
+            "--insecure-registry",
+            &registry.addr,
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+    };
+    let deps = |report: &Value| -> Value {
+        report["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|layer| layer["name"] == "deps")
+            .cloned()
+            .unwrap_or_else(|| panic!("no deps layer: {report:#}"))
+    };
+    let first = build(&Kiln::new(), "flask-a");
+    assert_eq!(deps(&first)["reused"], false);
+    let second = build(&Kiln::new(), "flask-b");
+    assert!(second.get("previous_image").is_none(), "{second:#}");
+    assert_eq!(
+        second["cache_image"]["restored"],
+        serde_json::json!(["kiln/python/deps"])
+    );
+    assert_eq!(deps(&second)["reused"], true, "{second:#}");
+    assert_eq!(deps(&second)["blob_from"], "cache");
+    assert_eq!(deps(&second)["digest"], deps(&first)["digest"]);
+}

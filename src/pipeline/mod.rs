@@ -6,10 +6,10 @@ pub mod builder;
 pub mod cache_image;
 pub mod previous;
 pub mod report;
+mod reuse;
 pub mod time;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::buildpack::{
     BuildContext, BuildEnv, Buildpack, BuildpackFailure, BuildpackId, DetectContext, DetectReport,
@@ -21,10 +21,9 @@ use crate::export::{ExportError, Exported, exporter_with_origins};
 use crate::images::{OpenImageError, open_image};
 use crate::layer::{Compression, EntryPathError, LayerCache, LayerCacheError, LayerError};
 use crate::oci::{Digest, ImageLocation, OciError};
-use crate::registry::{
-    BlobOrigins, Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
-};
+use crate::registry::{RegistryError, TransportOptions};
 use crate::source::{SourceError, SourceTree};
+use reuse::Reuse;
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
 pub use previous::{PreviousImage, PreviousImageError};
@@ -319,30 +318,18 @@ pub fn build(
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
     let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
-    let registry = LazyClient::new(&request.registry);
     let blobs = cache.blobs();
-    let mut origins = BlobOrigins::new();
-    if let RunImageChoice::Location(ImageLocation::Registry(text)) = &request.run_image
-        && let Ok(reference) = Reference::parse(text)
-    {
-        // Run image layers are mounted from the base's repository rather than uploaded.
-        let layers = run_image.image.layers(text)?;
-        origins.add_all(layers.iter().map(|layer| &layer.digest), &reference);
+    let layers_root = cache
+        .dir(crate::cache::Bucket::Layers)
+        .join("apps")
+        .join(&app_key);
+    if request.clear_cache {
+        LayerCache::new(layers_root.clone()).clear()?;
     }
-    let previous = match (&request.previous_image, request.clear_cache) {
-        (Some(text), false) => {
-            let found = PreviousImage::open(text, registry.get()?, &blobs)?;
-            match &found {
-                Some(previous) => {
-                    log(&format!("previous image: {}", previous.reference));
-                    previous.add_origins(&mut origins);
-                }
-                None => log(&format!("no previous image at {text}")),
-            }
-            found
-        }
-        _ => None,
-    };
+    // Previous image and cache image are read before anything is built, so a registry that
+    // cannot be read stops the build before any work or any write.
+    let mut reuse = Reuse::open(request, &run_image, &blobs, log)?;
+    reuse.restore_cache(request, &layers_root, &blobs, log)?;
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -379,37 +366,6 @@ pub fn build(
     let workspace = cache.temp_dir("build")?;
     let app_dir = workspace.path().join("app");
     source.copy_to(&app_dir)?;
-    let layers_root = cache
-        .dir(crate::cache::Bucket::Layers)
-        .join("apps")
-        .join(&app_key);
-    if request.clear_cache {
-        LayerCache::new(layers_root.clone()).clear()?;
-    }
-    let cache_image_ref = request
-        .cache_image
-        .as_deref()
-        .map(cache_image::parse_reference)
-        .transpose()?;
-    let mut cache_report = None;
-    let old_cache_image = match &cache_image_ref {
-        Some(reference) if !request.clear_cache => {
-            let client = registry.get()?;
-            let found = cache_image::CacheImage::open(reference, client, &blobs)?;
-            let restored = match &found {
-                Some(image) => image.restore(&layers_root, client, &blobs)?,
-                None => cache_image::Restored::default(),
-            };
-            log(&format!(
-                "cache image {reference}: {} layers restored, {} already here",
-                restored.restored.len(),
-                restored.already_local.len()
-            ));
-            cache_report = Some(CacheImageReport::new(reference, restored.restored));
-            found
-        }
-        _ => None,
-    };
 
     let mut outcomes = Vec::new();
     let mut env = env;
@@ -418,20 +374,16 @@ pub fn build(
         let id = descriptor.id().clone();
         let staging = workspace.path().join("layers").join(id.escaped());
         fs_err::create_dir_all(&staging).map_err(PipelineError::Workspace)?;
-        let mut layers = LayerStore::new(
-            id.clone(),
-            LayerCache::new(layers_root.join(id.escaped())),
-            staging,
-            request.clear_cache,
-        );
-        if let Some(previous) = &previous {
-            let fetch = Arc::new(previous::RegistryLayerFetch {
-                client: registry.get_arc()?,
-                repository: previous.reference.clone(),
-                store: blobs.clone(),
-            });
-            layers = layers.with_previous(previous.buildpack_layers(id.as_str(), fetch));
-        }
+        let layers = reuse.layer_store(
+            LayerStore::new(
+                id.clone(),
+                LayerCache::new(layers_root.join(id.escaped())),
+                staging,
+                request.clear_cache,
+            ),
+            &id,
+            &blobs,
+        )?;
         let prefixed_log = |line: &str| log(&format!("[{id}] {line}"));
         let mut context = BuildContext {
             source: &source,
@@ -479,7 +431,7 @@ pub fn build(
         created: &request.created,
         compression: request.compression,
         blobs: &blobs,
-        previous: previous.as_ref(),
+        previous: reuse.previous.as_ref(),
     }
     .assemble()?;
 
@@ -496,7 +448,7 @@ pub fn build(
                 cache,
                 &request.name,
                 &request.registry,
-                &origins,
+                &reuse.origins,
             )
             .export(&assembled.image, &blobs)?,
         );
@@ -505,47 +457,17 @@ pub fn build(
         .iter()
         .map(|outcome| outcome.descriptor.id().to_string())
         .collect();
-    let cached = cached_buildpacks(&outcomes);
+    let cached = reuse::cached_buildpacks(&outcomes);
     assemble::commit_layer_records(outcomes, &assembled.written, &app_cache, &blobs)?;
-
-    let mut warnings = Vec::new();
-    if let Some(reference) = &cache_image_ref {
-        // The published image's layers are mountable into the cache repository.
-        let mut cache_origins = origins.clone();
-        for output in &exported {
-            if let Some(pushed) = output
-                .destination
-                .strip_prefix("docker://")
-                .and_then(|text| Reference::parse(text).ok())
-            {
-                let layers = assembled.image.layers(&output.destination)?;
-                cache_origins.add_all(layers.iter().map(|layer| &layer.digest), &pushed);
-            }
-        }
-        let report =
-            cache_report.get_or_insert_with(|| CacheImageReport::new(reference, Vec::new()));
-        let pushed = registry.get().and_then(|client| {
-            Ok(cache_image::push(
-                reference,
-                &cached,
-                &layers_root,
-                old_cache_image.as_ref(),
-                &cache_origins,
-                request.compression,
-                client,
-                &blobs,
-            )?)
-        });
-        match pushed {
-            Ok(pushed) => report.record_push(&pushed),
-            // The image is built and written: a cache that could not be saved only makes the
-            // next build slower.
-            Err(error) => {
-                let warning = format!("the cache image was not saved: {}", error_chain(&error));
-                warnings.push(warning);
-            }
-        }
-    }
+    let warnings = reuse.save_cache(
+        request,
+        &cached,
+        &layers_root,
+        &assembled.image,
+        &exported,
+        &blobs,
+    )?;
+    let (previous_image, cache_image) = reuse.into_reports();
 
     let report = BuildReport {
         image: request.name.clone(),
@@ -555,11 +477,8 @@ pub fn build(
         layers: assembled.layers,
         outputs: exported,
         default_process: assembled.default_process,
-        previous_image: previous.as_ref().map(|previous| PreviousImageReport {
-            reference: previous.reference.to_string(),
-            digest: previous.image.manifest_digest.to_string(),
-        }),
-        cache_image: cache_report,
+        previous_image,
+        cache_image,
         warnings,
     };
     if let Some(path) = &request.report_path {
@@ -574,70 +493,6 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
         path: path.to_path_buf(),
         source: std::io::Error::other(error.to_string()),
     })
-}
-
-/// The buildpacks and their cached layers, for the cache image.
-fn cached_buildpacks(outcomes: &[BuildpackOutcome]) -> Vec<cache_image::CachedBuildpack> {
-    outcomes
-        .iter()
-        .map(|outcome| cache_image::CachedBuildpack {
-            id: outcome.descriptor.id().clone(),
-            version: outcome.descriptor.buildpack.version.clone(),
-            layers: outcome
-                .result
-                .layers
-                .iter()
-                .filter(|layer| layer.types.cache)
-                .map(|layer| (layer.name.clone(), layer.types))
-                .collect(),
-        })
-        .collect()
-}
-
-/// An error and its causes on one line, for warnings.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// One registry client for the whole build, made on first use (builds that touch no registry
-/// never read credentials).
-struct LazyClient<'a> {
-    transport: &'a TransportOptions,
-    client: std::sync::OnceLock<Arc<RegistryClient>>,
-}
-
-impl<'a> LazyClient<'a> {
-    fn new(transport: &'a TransportOptions) -> Self {
-        Self {
-            transport,
-            client: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn get_arc(&self) -> Result<Arc<RegistryClient>, PipelineError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client.clone());
-        }
-        let client = RegistryOptions::from_env_with(self.transport)
-            .and_then(RegistryClient::new)
-            .map_err(|error| PipelineError::RegistryClient(Box::new(error)))?;
-        Ok(self.client.get_or_init(|| Arc::new(client)).clone())
-    }
-
-    fn get(&self) -> Result<&RegistryClient, PipelineError> {
-        self.get_arc()?;
-        Ok(self.client.get().expect("set just above"))
-    }
 }
 
 /// Open the run image and learn what the build needs about it.
