@@ -49,6 +49,9 @@ impl Diagnose for OpenImageError {
 
     fn hint(&self) -> Option<String> {
         match self {
+            OpenImageError::NotInStore { name, .. } if looks_published(name) => Some(format!(
+                "`kiln build --publish` writes the registry, not the local store: use docker://{name}"
+            )),
             OpenImageError::NotInStore { available, .. } if available.is_empty() => {
                 Some("the store is empty: build one with `kiln build NAME`, or name a location such as oci:DIR".to_owned())
             }
@@ -67,6 +70,13 @@ impl Diagnose for OciError {
     fn hint(&self) -> Option<String> {
         oci_error_hint(self)
     }
+}
+
+/// Whether a store name starts with a registry host (`reg.example/…`, `127.0.0.1:5000/…`).
+fn looks_published(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(first, _)| {
+        first.contains('.') || first.contains(':') || first == "localhost"
+    })
 }
 
 /// The class of an image-side error: bad or missing input is the user's; failing to write
