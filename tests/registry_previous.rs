@@ -109,6 +109,10 @@ fn a_fresh_machine_republishes_an_unchanged_app_without_compressing_or_uploading
         machine_b.store_tags().is_empty(),
         "--publish writes the registry, not the local store"
     );
+    let output = machine_b.run(&["inspect", &name]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("use docker://{name}")), "{stderr}");
     // No layer blob was downloaded: the previous image was read as manifest and config only.
     let layer_pulls = registry
         .requests()
