@@ -1,16 +1,20 @@
 //! The first-party buildpacks.
 
+pub mod go;
 pub mod procfile;
 
 use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(procfile::Procfile)]
+    vec![Box::new(go::Go), Box::new(procfile::Procfile)]
 }
 
 /// Find a buildpack by id.
-pub fn find<'a>(buildpacks: &'a [Box<dyn Buildpack>], id: &BuildpackId) -> Option<&'a dyn Buildpack> {
+pub fn find<'a>(
+    buildpacks: &'a [Box<dyn Buildpack>],
+    id: &BuildpackId,
+) -> Option<&'a dyn Buildpack> {
     buildpacks
         .iter()
         .find(|buildpack| buildpack.descriptor().id() == id)
