@@ -53,7 +53,7 @@ pub enum GoError {
         program: PathBuf,
     },
     #[error(
-        "go.mod requires {}, which {} not vendored and could not be downloaded (kiln uses no module proxy unless you name one)",
+        "go.mod requires {}, which {} not vendored and could not be downloaded (kiln uses no module proxy unless you name one); go said:\n{output}",
         modules.join(", "),
         if modules.len() == 1 { "is" } else { "are" }
     )]
