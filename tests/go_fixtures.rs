@@ -116,6 +116,14 @@ fn two_main_packages_are_an_error_listing_both_until_bp_go_targets_picks_one() {
 }
 
 #[test]
+fn a_procfile_naming_one_binary_chooses_it_and_starts_it() {
+    assert_eq!(
+        build_and_run("go_procfile_names_binary", &[]),
+        "api started with [--greeting procfile]"
+    );
+}
+
+#[test]
 fn vendored_modules_build_without_a_proxy() {
     assert_eq!(
         build_and_run("go_vendored", &[]),

@@ -53,7 +53,7 @@ pub fn analyze(
             .read_to_string(file)
             .map_err(|source| GoError::ReadSource {
                 file: file.to_owned(),
-                source,
+                source: Box::new(source),
             })
     };
     let Some(text) = read("go.mod")? else {

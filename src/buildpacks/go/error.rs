@@ -11,7 +11,7 @@ pub enum GoError {
     ReadSource {
         file: String,
         #[source]
-        source: crate::source::SourceError,
+        source: Box<crate::source::SourceError>,
     },
     #[error("the app has no go.mod")]
     GoModMissing,

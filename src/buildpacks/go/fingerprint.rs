@@ -13,7 +13,7 @@ use crate::source::SourceTree;
 pub fn source_sha256(source: &SourceTree) -> Result<String, GoError> {
     let files = source.files().map_err(|source| GoError::ReadSource {
         file: "the app directory".to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     let mut digest = Sha256::new();
     for relative in files {

@@ -63,7 +63,7 @@ impl TargetChoice {
 pub fn main_packages(source: &SourceTree, tags: &BuildTags) -> Result<Vec<String>, GoError> {
     let files = source.files().map_err(|source| GoError::ReadSource {
         file: "the app directory".to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     let nested_modules: Vec<&Path> = files
         .iter()
@@ -92,7 +92,7 @@ pub fn main_packages(source: &SourceTree, tags: &BuildTags) -> Result<Vec<String
             .read_to_string(relative)
             .map_err(|source| GoError::ReadSource {
                 file: relative.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let Some(package) = text.and_then(|text| tags.package_of(name, &text)) else {
             continue;
