@@ -55,11 +55,7 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() {
-                render::EXIT_USAGE
-            } else {
-                render::EXIT_OK
-            };
+            let code = if error.use_stderr() { render::EXIT_USAGE } else { render::EXIT_OK };
             let _ = error.print();
             return code;
         }

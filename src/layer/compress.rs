@@ -6,18 +6,7 @@ use flate2::{Compress, Crc, FlushCompress};
 use rayon::prelude::*;
 
 /// Layer blob compression.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// gzip, readable by every registry and runtime.
@@ -182,9 +171,7 @@ fn tail(chunk: &[u8]) -> &[u8] {
 fn deflate_chunk(chunk: &[u8], dictionary: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
     let mut compress = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
     if !dictionary.is_empty() {
-        compress
-            .set_dictionary(dictionary)
-            .map_err(io::Error::other)?;
+        compress.set_dictionary(dictionary).map_err(io::Error::other)?;
     }
     let mut out = Vec::with_capacity(chunk.len() / 2 + 1024);
     let mut input = chunk;
@@ -238,11 +225,7 @@ mod tests {
                 state ^= state >> 7;
                 state ^= state << 17;
                 // Half text-like, half noise, so both code paths of deflate are exercised.
-                if index % 2 == 0 {
-                    b'a' + (state % 8) as u8
-                } else {
-                    state as u8
-                }
+                if index % 2 == 0 { b'a' + (state % 8) as u8 } else { state as u8 }
             })
             .collect()
     }
@@ -269,14 +252,8 @@ mod tests {
     #[test]
     fn gzip_output_does_not_depend_on_thread_count() {
         let data = pseudo_random(3 * GZIP_CHUNK + 5);
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let four = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
         assert_eq!(one.install(|| gzip(&data)), four.install(|| gzip(&data)));
     }
 

@@ -35,9 +35,7 @@ pub fn load_order(text: &str, name: &str) -> Result<Order, BuilderError> {
         name: name.to_owned(),
         source,
     })?;
-    Ok(Order {
-        groups: parsed.order,
-    })
+    Ok(Order { groups: parsed.order })
 }
 
 #[cfg(test)]
@@ -47,11 +45,11 @@ mod tests {
     #[test]
     fn default_builder_order_parses_and_names_procfile() {
         let order = load_order(DEFAULT_BUILDER_TOML, DEFAULT_BUILDER).unwrap();
-        assert!(order.groups.iter().any(|group| {
-            group
-                .group
+        assert!(
+            order
+                .groups
                 .iter()
-                .any(|member| member.id.as_str() == "kiln/procfile")
-        }));
+                .any(|group| group.group.iter().any(|member| member.id.as_str() == "kiln/procfile"))
+        );
     }
 }
