@@ -99,8 +99,12 @@ fn main() {
     }
     require_tool("buildah");
     let go = go_support::go_version();
-    let base_dir = tempfile::tempdir().unwrap();
-    let base_layout = busybox_base(base_dir.path(), "bench");
+    // buildah derives an image name from the layout path, which must be lowercase: no
+    // random temp dir names here.
+    let base_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-bench-base");
+    let _ = std::fs::remove_dir_all(&base_dir);
+    std::fs::create_dir_all(&base_dir).unwrap();
+    let base_layout = busybox_base(&base_dir, "bench");
     let base = format!("oci:{}:latest", base_layout.display());
     let sample =
         go_support::copy_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go-http"));

@@ -9,8 +9,8 @@ mod support;
 
 use std::sync::OnceLock;
 
-use go_support::{base_ref, fixture, go_version, kiln_go, unpack_layout};
-use support::{Kiln, require_tool, run_ok};
+use go_support::{base_ref, fixture, go_version, kiln_go};
+use support::{Kiln, run_ok};
 
 const NAME: &str = "go-fixture";
 
@@ -30,10 +30,9 @@ fn base() -> &'static str {
         .1
 }
 
-/// Build a fixture (plus `extra` args) and run the image's default process; its stdout.
+/// Build a fixture (plus `extra` args) and `kiln run` the image's default process; its
+/// stdout. The image is run from its own layout: parallel tests share the store name.
 fn build_and_run(name: &str, extra: &[&str]) -> String {
-    require_tool("umoci");
-    require_tool("skopeo");
     let out = tempfile::tempdir().unwrap();
     let layout = out.path().join("layout");
     let path = fixture(name);
@@ -55,10 +54,9 @@ fn build_and_run(name: &str, extra: &[&str]) -> String {
         "{name}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let image = unpack_layout(&layout, "app");
-    run_ok(&mut image.command(&image.entrypoint(), &[]))
-        .trim()
-        .to_owned()
+    let mut run = kiln().cmd();
+    run.args(["run", &output_arg]);
+    run_ok(&mut run).trim().to_owned()
 }
 
 /// Build a fixture that must fail with exit 1; its stderr.

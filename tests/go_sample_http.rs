@@ -1,17 +1,25 @@
 //! samples/go-http end to end: built by the Go buildpack on a busybox base, it serves HTTP
-//! from the image; builds are reproducible, and a source change touches only the binary and
+//! under `kiln run`; builds are reproducible, and a source change touches only the binary and
 //! app layers.
 
 mod go_support;
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 
 use go_support::{base_ref, copy_of, free_port, go_version, kiln_go_ok, serve_and_get, unpack};
 use support::{Kiln, read_image, require_tool, validate_layout};
 
 fn sample() -> tempfile::TempDir {
     copy_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go-http"))
+}
+
+/// `kiln run go-http` listening on `port` (the app shares the host network).
+fn kiln_run(kiln: &Kiln, port: u16) -> Command {
+    let mut command = kiln.cmd();
+    command.args(["run", "go-http", "-e", &format!("PORT={port}")]);
+    command
 }
 
 fn report(path: &Path) -> serde_json::Value {
@@ -75,10 +83,7 @@ fn sample_serves_http_and_a_source_change_rebuilds_only_the_binary_and_app_layer
     );
     // The busybox base has no libc: answering proves the binary is static.
     let port = free_port();
-    let (server, body) = serve_and_get(
-        image.command(&image.entrypoint(), &[("PORT", &port.to_string())]),
-        port,
-    );
+    let (server, body) = serve_and_get(kiln_run(&kiln, port), port);
     assert_eq!(
         body.trim(),
         format!("Hello from kiln on Go {}", go_version())
@@ -111,12 +116,8 @@ fn sample_serves_http_and_a_source_change_rebuilds_only_the_binary_and_app_layer
         layer(&before_report, "process-types")["diff_id"]
     );
 
-    let image = unpack(&kiln, "go-http");
     let port = free_port();
-    let (_server, body) = serve_and_get(
-        image.command(&image.entrypoint(), &[("PORT", &port.to_string())]),
-        port,
-    );
+    let (_server, body) = serve_and_get(kiln_run(&kiln, port), port);
     assert!(
         body.starts_with("Howdy from kiln on Go"),
         "the rebuilt image serves the new code: {body}"

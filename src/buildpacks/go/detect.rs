@@ -129,3 +129,88 @@ pub fn detection(app: Option<&GoApp>) -> Detection {
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(files: &[(&str, &str)], user_env: &[(&str, &str)]) -> Detection {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        let source = SourceTree::open(dir.path()).unwrap();
+        let env = BuildEnv::new(
+            user_env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        );
+        let target = Target {
+            os: "linux".to_owned(),
+            arch: "amd64".to_owned(),
+            distro: None,
+        };
+        detection(analyze(&source, &env, &target).unwrap().as_ref())
+    }
+
+    #[test]
+    fn a_library_module_does_not_pass() {
+        let detection = detect(
+            &[
+                ("go.mod", "module example.com/lib\n"),
+                ("lib.go", "package lib\n"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            detection,
+            Detection::fail("go.mod (module example.com/lib) has no main package")
+        );
+        assert_eq!(
+            detect(&[("main.go", "package main\n")], &[]),
+            Detection::fail("no go.mod")
+        );
+    }
+
+    #[test]
+    fn skips_vendor_testdata_nested_modules_and_other_platforms() {
+        let main = "package main\n";
+        let detection = detect(
+            &[
+                ("go.mod", "module example.com/app\n"),
+                ("cmd/app/main.go", main),
+                ("vendor/example.com/tool/main.go", main),
+                ("cmd/app/testdata/main.go", main),
+                ("_scratch/main.go", main),
+                ("tools/go.mod", "module example.com/tools\n"),
+                ("tools/lint/main.go", main),
+                ("cmd/winsvc/main_windows.go", main),
+            ],
+            &[],
+        );
+        let Detection::Pass { reason, plan } = detection else {
+            panic!("passes");
+        };
+        assert_eq!(
+            reason,
+            "go.mod (module example.com/app); the only main package is ./cmd/app"
+        );
+        assert_eq!(plan[0].metadata["main_packages"], "./cmd/app");
+        assert_eq!(plan[0].metadata["mod"], "readonly");
+    }
+
+    #[test]
+    fn a_bad_bp_go_targets_still_detects_and_says_why() {
+        let detection = detect(
+            &[("go.mod", "module m\n"), ("main.go", "package main\n")],
+            &[("BP_GO_TARGETS", "./nope")],
+        );
+        let Detection::Pass { reason, .. } = detection else {
+            panic!("passes");
+        };
+        assert!(reason.contains("BP_GO_TARGETS names `./nope`"), "{reason}");
+    }
+}
