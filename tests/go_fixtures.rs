@@ -184,3 +184,62 @@ fn no_go_toolchain_is_a_clear_error() {
     assert!(stderr.contains("no Go toolchain found"), "{stderr}");
     assert!(stderr.contains("--env GO=/path/to/go"), "{stderr}");
 }
+
+#[test]
+fn a_module_proxy_named_by_the_user_is_used_and_its_modules_stay_cached() {
+    let proxy = tempfile::tempdir().unwrap();
+    let proxy_dir = proxy.path().join("proxy");
+    let source = go_support::copy_of(&fixture("go_module_proxy"));
+    let mut write_proxy = std::process::Command::new("python3");
+    write_proxy
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/go_support/module_proxy.py"
+        ))
+        .arg(&proxy_dir)
+        .arg(source.path());
+    run_ok(&mut write_proxy);
+    let goproxy = format!("GOPROXY=file://{}", proxy_dir.display());
+    let path = source.path().to_str().unwrap().to_owned();
+    let run = || {
+        let out = tempfile::tempdir().unwrap();
+        let output_arg = format!("oci:{}:app", out.path().join("layout").display());
+        let args = [
+            "build",
+            NAME,
+            "--path",
+            &path,
+            "--run-image",
+            base(),
+            "--env",
+            &goproxy,
+            "--output",
+            &output_arg,
+        ];
+        let output = kiln_go(kiln(), &args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        run_ok(kiln().cmd().args(["run", &output_arg]))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(run(), "hello from example.com/greet via GOPROXY");
+
+    // With the proxy gone, a rebuild of changed source finds the module in the cached
+    // module cache layer.
+    std::fs::remove_dir_all(&proxy_dir).unwrap();
+    let main = source.path().join("main.go");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        text.replace(
+            "fmt.Println(greet.Hello())",
+            "fmt.Println(greet.Hello(), \"again\")",
+        ),
+    )
+    .unwrap();
+    assert_eq!(run(), "hello from example.com/greet via GOPROXY again");
+}
