@@ -1,8 +1,10 @@
 //! The command line: clap definitions (one file per command), output and error rendering.
 
+mod base;
 mod build;
 mod cache_cmd;
 mod detect;
+mod inspect;
 mod rebase;
 mod registry_args;
 pub mod render;
@@ -37,8 +39,13 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Run an image rootless, without a daemon (shares the host network).
     Run(run::RunArgs),
+    /// Show an image's base, rebasability, buildpacks, layers and processes.
+    Inspect(inspect::InspectArgs),
     /// Move an image onto a new (patched) base without rebuilding.
     Rebase(rebase::RebaseArgs),
+    /// Assemble the run image from the signed Debian archive (`kiln base build`).
+    #[command(subcommand)]
+    Base(base::BaseCommand),
     /// Manage kiln's cache and local image store.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -76,7 +83,9 @@ pub fn main() -> i32 {
         Command::Build(args) => build::run(*args, &ui),
         Command::Detect(args) => detect::run(args, &ui),
         Command::Run(args) => run::run(args, &ui),
+        Command::Inspect(args) => inspect::run(args, &ui),
         Command::Rebase(args) => rebase::run(args, &ui),
+        Command::Base(command) => base::run(command, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };
     match result {
