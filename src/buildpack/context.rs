@@ -95,6 +95,17 @@ pub trait RuntimeProvider: Send + Sync {
     /// Resolve the closure of `packages` over the run image.
     fn resolve(&self, packages: &[&str]) -> Result<RuntimeLayer, BuildpackFailure>;
 
+    /// Like [`RuntimeProvider::resolve`], leaving `exclude` (and what only they need) out, e.g.
+    /// a headless JRE's desktop libraries.
+    fn resolve_excluding(
+        &self,
+        packages: &[&str],
+        exclude: &[&str],
+    ) -> Result<RuntimeLayer, BuildpackFailure> {
+        let _ = exclude;
+        self.resolve(packages)
+    }
+
     /// Unpack a resolved runtime into layer entries at the image root.
     fn materialize(&self, runtime: &RuntimeLayer) -> Result<LayerEntries, BuildpackFailure>;
 

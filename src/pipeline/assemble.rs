@@ -123,14 +123,12 @@ impl Assembly<'_> {
             }
         }
         planned.push(self.plan_app_layer()?);
-        planned.push(PlannedLayer {
-            buildpack: "process-types".to_owned(),
-            name: "process-types".to_owned(),
-            created_by: "Buildpacks Process Types".to_owned(),
-            reused: false,
-            reasons: Vec::new(),
-            source: PlannedSource::Write(process_layer(&processes)?),
-        });
+        planned.push(self.plan_by_diff_id(
+            "process-types",
+            "Buildpacks Process Types",
+            process_layer(&processes)?,
+            "process types changed",
+        )?);
 
         let to_write: Vec<&LayerEntries> = planned
             .iter()
@@ -243,12 +241,22 @@ impl Assembly<'_> {
         let mut entries =
             entries_from_dir(self.app_dir, DirOptions::APP, |_, _| true)?.prefixed("workspace")?;
         entries.add_dir("workspace", 0o755, Owner::CNB)?;
-        // Only the diff_id is computed first: an unchanged app reuses its blob without
-        // compressing anything.
+        self.plan_by_diff_id("app", "Application Layer", entries, "app files changed")
+    }
+
+    /// A layer kiln makes itself (app, process types): only its diff_id is computed first, and
+    /// an unchanged layer reuses its recorded blob without compressing anything.
+    fn plan_by_diff_id(
+        &self,
+        name: &str,
+        created_by: &str,
+        entries: LayerEntries,
+        changed: &str,
+    ) -> Result<PlannedLayer, PipelineError> {
         let (diff_id, _) = tar_digest(&entries)?;
         let recorded = self
             .app_cache
-            .load("app")
+            .load(name)
             .and_then(|record| record.written)
             .filter(|blob| {
                 blob.diff_id == diff_id
@@ -257,15 +265,12 @@ impl Assembly<'_> {
             });
         let (source, reasons) = match recorded {
             Some(blob) => (PlannedSource::Ready(blob), Vec::new()),
-            None => (
-                PlannedSource::Write(entries),
-                vec!["app files changed".to_owned()],
-            ),
+            None => (PlannedSource::Write(entries), vec![changed.to_owned()]),
         };
         Ok(PlannedLayer {
-            buildpack: "app".to_owned(),
-            name: "app".to_owned(),
-            created_by: "Application Layer".to_owned(),
+            buildpack: name.to_owned(),
+            name: name.to_owned(),
+            created_by: created_by.to_owned(),
             reused: reasons.is_empty(),
             reasons,
             source,
@@ -598,15 +603,17 @@ pub fn commit_layer_records(
             }
         }
     }
-    if let Some(blob) = written.get(&("app".to_owned(), "app".to_owned())) {
-        app_cache.store(
-            "app",
-            LayerRecord {
-                written: Some(blob.clone()),
-                ..LayerRecord::default()
-            },
-            None,
-        )?;
+    for name in ["app", "process-types"] {
+        if let Some(blob) = written.get(&(name.to_owned(), name.to_owned())) {
+            app_cache.store(
+                name,
+                LayerRecord {
+                    written: Some(blob.clone()),
+                    ..LayerRecord::default()
+                },
+                None,
+            )?;
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod assemble;
 pub mod base;
 pub mod builder;
+pub mod debian;
 pub mod report;
 pub mod time;
 
@@ -32,8 +33,8 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error("cannot open the run image")]
     RunImage(#[source] OpenImageError),
-    #[error("no run image: pass --run-image REF")]
-    NoRunImage,
+    #[error("cannot assemble the default run image from Debian packages")]
+    DefaultStack(#[source] debian::DebianStackError),
     #[error("cannot inspect the run image `{run_image}`")]
     BaseFacts {
         run_image: String,
@@ -105,7 +106,6 @@ impl Diagnose for PipelineError {
         use PipelineError::*;
         match self {
             Source(_)
-            | NoRunImage
             | Builder(_)
             | UnknownBuildpack { .. }
             | NothingDetected { .. }
@@ -115,6 +115,7 @@ impl Diagnose for PipelineError {
             | NoProcesses
             | InvalidName(_) => ErrorClass::User,
             RunImage(source) => source.class(),
+            DefaultStack(source) => source.class(),
             BaseFacts { source, .. } | Image(source) => crate::images::oci_error_class(source),
             Detect { source, .. } | Build { source, .. } => source.class(),
             Export(source) => source.class(),
@@ -137,7 +138,7 @@ impl Diagnose for PipelineError {
     fn hint(&self) -> Option<String> {
         use PipelineError::*;
         match self {
-            NoRunImage => Some("name a base image, e.g. --run-image oci:./base:latest".to_owned()),
+            DefaultStack(source) => source.hint(),
             UnknownBuildpack { available, .. } => Some(format!("available buildpacks: {}", available.join(", "))),
             NothingDetected { report, .. } => Some(nothing_detected_hint(report)),
             ShellMissing { .. } => Some("write the command without shell syntax (no $VARS, quotes, pipes) or use a run image with /bin/sh".to_owned()),
@@ -294,7 +295,12 @@ pub fn build(
     let app_key = Digest::of_bytes(request.name.as_bytes()).short().to_owned();
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
-    let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
+    let (run_image, runtimes) = open_run_image(
+        &request.run_image,
+        cache,
+        &request.registry,
+        request.compression,
+    )?;
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -358,7 +364,9 @@ pub fn build(
             app_dir: &app_dir,
             env: env.clone(),
             target: &target,
-            runtimes: None,
+            runtimes: runtimes
+                .as_ref()
+                .map(|stack| stack as &dyn crate::buildpack::RuntimeProvider),
             layers,
             log: &prefixed_log,
         };
@@ -441,23 +449,43 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
     })
 }
 
-/// Open the run image and learn what the build needs about it.
+/// Open the run image and learn what the build needs about it. The default builder's run
+/// image comes with its Debian stack for runtimes; so does a run image the same stack made
+/// (`kiln base build`), opened only when a buildpack asks for a runtime.
 pub fn open_run_image(
     choice: &RunImageChoice,
     cache: &Cache,
     registry: &TransportOptions,
-) -> Result<RunImage, PipelineError> {
-    let location = match choice {
-        RunImageChoice::Location(location) => location.clone(),
-        RunImageChoice::Default => return Err(PipelineError::NoRunImage),
+    compression: Compression,
+) -> Result<(RunImage, Option<debian::LazyDebianStack>), PipelineError> {
+    let (image, name, runtimes) = match choice {
+        RunImageChoice::Default => {
+            let stack =
+                debian::DebianStack::open_default(cache).map_err(PipelineError::DefaultStack)?;
+            let image = stack
+                .run_image(&cache.blobs(), compression)
+                .map_err(PipelineError::DefaultStack)?;
+            (
+                image,
+                debian::DEFAULT_BASE_NAME.to_owned(),
+                Some(debian::LazyDebianStack::opened(stack)),
+            )
+        }
+        RunImageChoice::Location(location) => {
+            let image = open_image(location, cache, registry).map_err(PipelineError::RunImage)?;
+            let runtimes = image
+                .labels()
+                .get("io.buildpacks.base.id")
+                .filter(|id| id.as_str() == debian::DEFAULT_STACK_ID)
+                .map(|_| debian::LazyDebianStack::new(cache.clone()));
+            (image, location.to_string(), runtimes)
+        }
     };
-    let image = open_image(&location, cache, registry).map_err(PipelineError::RunImage)?;
-    let name = location.to_string();
     let facts = base::base_facts(&image, &cache.blobs(), cache).map_err(|source| {
         PipelineError::BaseFacts {
             run_image: name.clone(),
             source,
         }
     })?;
-    Ok(RunImage { image, name, facts })
+    Ok((RunImage { image, name, facts }, runtimes))
 }
