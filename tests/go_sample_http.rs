@@ -1,4 +1,5 @@
-//! samples/go-http end to end: built by the Go buildpack on a busybox base, it serves HTTP
+//! samples/go-http end to end: built by the Go buildpack on a busybox base and on the default
+//! Debian run image, it serves HTTP
 //! under `kiln run`; builds are reproducible, and a source change touches only the binary and
 //! app layers.
 
@@ -163,4 +164,42 @@ fn rebuilds_are_reproducible_and_reuse_the_binary() {
         &["build", "go-http", "--path", path, "--run-image", &base],
     );
     assert_eq!(first, cold, "a cold build reproduces the image digest");
+}
+
+#[test]
+fn sample_builds_on_the_default_debian_run_image_and_serves() {
+    // The home the stack tests use: the Debian run image is assembled once and shared.
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stack-kiln-home");
+    let kiln = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command
+            .env("KILN_HOME", &home)
+            .env("PATH", go_support::go_path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .args(args);
+        command
+    };
+    let source = sample();
+    let output = kiln(&[
+        "build",
+        "go-http-debian",
+        "--path",
+        source.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let port = free_port();
+    let (_server, body) = serve_and_get(
+        kiln(&["run", "go-http-debian", "-e", &format!("PORT={port}")]),
+        port,
+    );
+    assert_eq!(
+        body.trim(),
+        format!("Hello from kiln on Go {}", go_version())
+    );
 }
