@@ -1,7 +1,6 @@
 //! samples/go-http end to end: built by the Go buildpack on a busybox base and on the default
-//! Debian run image, it serves HTTP
-//! under `kiln run`; builds are reproducible, and a source change touches only the binary and
-//! app layers.
+//! Debian run image, it serves HTTP under `kiln run`; builds are reproducible, and a source
+//! change touches only the binary and app layers.
 
 mod go_support;
 mod support;
