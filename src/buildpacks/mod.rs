@@ -1,12 +1,13 @@
 //! The first-party buildpacks.
 
+pub mod go;
 pub mod procfile;
 
 use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(procfile::Procfile)]
+    vec![Box::new(go::Go), Box::new(procfile::Procfile)]
 }
 
 /// Find a buildpack by id.
