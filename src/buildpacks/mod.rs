@@ -1,5 +1,6 @@
 //! The first-party buildpacks.
 
+pub mod go;
 pub mod java;
 pub mod procfile;
 
@@ -7,7 +8,11 @@ use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(java::Java), Box::new(procfile::Procfile)]
+    vec![
+        Box::new(go::Go),
+        Box::new(java::Java),
+        Box::new(procfile::Procfile),
+    ]
 }
 
 /// Find a buildpack by id.
