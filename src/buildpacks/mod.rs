@@ -1,12 +1,13 @@
 //! The first-party buildpacks.
 
 pub mod procfile;
+pub mod python;
 
 use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(procfile::Procfile)]
+    vec![Box::new(python::Python), Box::new(procfile::Procfile)]
 }
 
 /// Find a buildpack by id.

@@ -312,6 +312,7 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
             env: env.clone(),
             target: &target,
             runtimes: None,
+            run_image_libraries: &run_image.facts.libraries,
             layers,
             log: &prefixed_log,
         };
