@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use support::Kiln;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// `kiln detect --json` on a fixture: exit code and the parsed report.
@@ -19,7 +21,10 @@ fn detect(kiln: &Kiln, name: &str) -> (i32, Value) {
     let output = kiln.run(&["detect", "--json", "--path", path.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report = serde_json::from_str(&stdout).unwrap_or_else(|error| {
-        panic!("{name}: not JSON ({error}):\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "{name}: not JSON ({error}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
     });
     (output.status.code().unwrap_or(-1), report)
 }
@@ -68,7 +73,10 @@ fn flask_without_gunicorn_adds_gunicorn() {
     let view = snapshot("python_flask_no_gunicorn");
     let plan = &view["python_group"]["verdicts"][0]["detection"]["plan"];
     assert_eq!(plan[1]["metadata"]["adds"], "gunicorn");
-    assert_eq!(plan[2]["metadata"]["command"], "python3 -m gunicorn --bind 0.0.0.0:$PORT app:app");
+    assert_eq!(
+        plan[2]["metadata"]["command"],
+        "python3 -m gunicorn --bind 0.0.0.0:$PORT app:app"
+    );
 }
 
 #[test]
@@ -76,14 +84,20 @@ fn fastapi_without_procfile_runs_uvicorn() {
     let view = snapshot("python_fastapi_no_procfile");
     let plan = &view["python_group"]["verdicts"][0]["detection"]["plan"];
     assert_eq!(plan[1]["metadata"]["adds"], "uvicorn");
-    assert_eq!(plan[2]["metadata"]["command"], "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT");
+    assert_eq!(
+        plan[2]["metadata"]["command"],
+        "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT"
+    );
 }
 
 #[test]
 fn django_runs_its_wsgi_module() {
     let view = snapshot("python_django");
     let plan = &view["python_group"]["verdicts"][0]["detection"]["plan"];
-    assert_eq!(plan[2]["metadata"]["command"], "python3 -m gunicorn --bind 0.0.0.0:$PORT mysite.wsgi:application");
+    assert_eq!(
+        plan[2]["metadata"]["command"],
+        "python3 -m gunicorn --bind 0.0.0.0:$PORT mysite.wsgi:application"
+    );
 }
 
 #[test]
@@ -98,7 +112,10 @@ fn unsatisfiable_version_is_detected_with_its_request() {
     // Detection cannot know what the stack offers; the plan shows the request and the build
     // refuses it (see python_build.rs).
     let view = snapshot("python_version_unsatisfiable");
-    assert_eq!(view["python_group"]["verdicts"][0]["detection"]["plan"][0]["metadata"]["version"], "3.99");
+    assert_eq!(
+        view["python_group"]["verdicts"][0]["detection"]["plan"][0]["metadata"]["version"],
+        "3.99"
+    );
 }
 
 #[test]
@@ -115,19 +132,29 @@ fn python_and_node_at_once_resolve_by_order() {
     // The Python group comes first in the builder's order, so it wins.
     assert_eq!(report["buildpacks"], json!(["kiln/python"]));
     assert_eq!(report["chosen"], 0);
-    let node_passed = report["groups"].as_array().unwrap().iter().any(|group| {
-        group["verdicts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|verdict| verdict["id"] == "kiln/node" && verdict["detection"]["result"] == "pass")
-    });
+    let node_passed =
+        report["groups"].as_array().unwrap().iter().any(|group| {
+            group["verdicts"].as_array().unwrap().iter().any(|verdict| {
+                verdict["id"] == "kiln/node" && verdict["detection"]["result"] == "pass"
+            })
+        });
     // Once the Node buildpack is in the order, the report names it as the other match.
-    let expected_also = if node_passed { json!(["kiln/node"]) } else { json!([]) };
+    let expected_also = if node_passed {
+        json!(["kiln/node"])
+    } else {
+        json!([])
+    };
     assert_eq!(report["also_matched"], expected_also);
     // Forcing the other language is possible; forcing Python alone gives the same choice.
     let path = fixture("python_and_node");
-    let forced = kiln.ok(&["detect", "--json", "--buildpack", "kiln/python", "--path", path.to_str().unwrap()]);
+    let forced = kiln.ok(&[
+        "detect",
+        "--json",
+        "--buildpack",
+        "kiln/python",
+        "--path",
+        path.to_str().unwrap(),
+    ]);
     let forced: Value = serde_json::from_str(&forced).unwrap();
     assert_eq!(forced["buildpacks"], json!(["kiln/python"]));
 }
@@ -139,8 +166,14 @@ fn invalid_version_file_is_a_clear_error_with_exit_1() {
     let output = kiln.run(&["detect", "--path", path.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(".python-version line 1: `banana` is not a Python version"), "{stderr}");
-    assert!(stderr.contains("hint: write the wanted minor version alone in .python-version"), "{stderr}");
+    assert!(
+        stderr.contains(".python-version line 1: `banana` is not a Python version"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: write the wanted minor version alone in .python-version"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -54,7 +54,20 @@ impl Buildpack for Python {
                 start: start::infer(context.source, &Default::default()),
             },
         };
-        let (mut runtime, runtime_layer) = runtime::provide(context, app.version.as_ref())?;
+        // Decided first: an app that cannot start fails before anything is installed.
+        let processes = match &app.start {
+            Start::Procfile => {
+                context.log("start: the Procfile's web process");
+                Vec::new()
+            }
+            Start::Command { line, reason, .. } => {
+                context.log(&format!("start: {line} ({reason})"));
+                vec![Process::from_command_line(ProcessType::web(), line).as_default()]
+            }
+            // A Procfile with other process types may still define what runs.
+            Start::Unknown if context.source.exists("Procfile") => Vec::new(),
+            Start::Unknown => return Err(PythonError::NoStartCommand.into()),
+        };
         let added = match &app.start {
             Start::Command {
                 adds: Some(added),
@@ -70,6 +83,7 @@ impl Buildpack for Python {
             }
             _ => None,
         };
+        let (mut runtime, runtime_layer) = runtime::provide(context, app.version.as_ref())?;
         let mut layers = vec![runtime_layer];
         layers.extend(deps::provide(
             context,
@@ -77,19 +91,6 @@ impl Buildpack for Python {
             added,
             &mut runtime,
         )?);
-        let processes = match &app.start {
-            Start::Procfile => {
-                context.log("start: the Procfile's web process");
-                Vec::new()
-            }
-            Start::Command { line, reason, .. } => {
-                context.log(&format!("start: {line} ({reason})"));
-                vec![Process::from_command_line(ProcessType::web(), line).as_default()]
-            }
-            // A Procfile with other process types may still define what runs.
-            Start::Unknown if context.source.exists("Procfile") => Vec::new(),
-            Start::Unknown => return Err(PythonError::NoStartCommand.into()),
-        };
         Ok(BuildResult {
             layers,
             processes,

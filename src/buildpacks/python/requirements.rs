@@ -123,20 +123,32 @@ pub fn read_requirement_files(
     let mut files: Vec<String> = Vec::new();
     let mut hasher = Sha256::new();
     let mut has_entries = false;
-    // (file, is a constraints file, included from (file, line))
-    let mut pending: Vec<(String, bool, Option<(String, usize, String)>)> =
-        vec![(root.to_owned(), false, None)];
-    while let Some((file, constraints, included_from)) = pending.pop() {
+    let mut pending = vec![PendingFile {
+        file: root.to_owned(),
+        constraints: false,
+        included_from: None,
+    }];
+    while let Some(PendingFile {
+        file,
+        constraints,
+        included_from,
+    }) = pending.pop()
+    {
         if files.contains(&file) {
             continue;
         }
         let Some(text) = read(&file)? else {
-            let (from, line, include) =
-                included_from.unwrap_or_else(|| (file.clone(), 0, file.clone()));
-            return Err(PythonError::IncludeMissing {
-                file: from,
-                line,
-                include,
+            return Err(match included_from {
+                Some(from) => PythonError::IncludeMissing {
+                    file: from.file,
+                    line: from.line,
+                    include: from.include,
+                },
+                None => PythonError::IncludeMissing {
+                    file: file.clone(),
+                    line: 0,
+                    include: file,
+                },
             });
         };
         hasher.update(file.as_bytes());
@@ -153,11 +165,15 @@ pub fn read_requirement_files(
                         line: line_number,
                         include: path.to_owned(),
                     })?;
-                includes.push((
-                    resolved,
-                    kind == Include::Constraints,
-                    Some((file.clone(), line_number, path.to_owned())),
-                ));
+                includes.push(PendingFile {
+                    file: resolved,
+                    constraints: kind == Include::Constraints,
+                    included_from: Some(IncludeSite {
+                        file: file.clone(),
+                        line: line_number,
+                        include: path.to_owned(),
+                    }),
+                });
             } else if !constraints {
                 has_entries = true;
                 if let Some(name) = requirement_name(&line) {
@@ -175,6 +191,20 @@ pub fn read_requirement_files(
         sha256: hex::encode(hasher.finalize()),
         has_entries,
     })
+}
+
+/// A requirements or constraints file still to read.
+struct PendingFile {
+    file: String,
+    constraints: bool,
+    included_from: Option<IncludeSite>,
+}
+
+/// The line that included a file, for errors.
+struct IncludeSite {
+    file: String,
+    line: usize,
+    include: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
