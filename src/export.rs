@@ -36,7 +36,9 @@ impl Diagnose for ExportError {
     fn hint(&self) -> Option<String> {
         match self {
             ExportError::Write { source, .. } => oci_error_hint(source),
-            ExportError::RegistryUnsupported { .. } => Some("write oci:DIR and push it with `skopeo copy`".to_owned()),
+            ExportError::RegistryUnsupported { .. } => {
+                Some("write oci:DIR and push it with `skopeo copy`".to_owned())
+            }
             ExportError::Scratch(_) => None,
         }
     }
@@ -58,7 +60,11 @@ pub trait Exporter {
 }
 
 /// The exporter for `location`; `default_tag` names the image when the location does not.
-pub fn exporter_for(location: &ImageLocation, cache: &Cache, default_tag: &str) -> Box<dyn Exporter> {
+pub fn exporter_for(
+    location: &ImageLocation,
+    cache: &Cache,
+    default_tag: &str,
+) -> Box<dyn Exporter> {
     match location {
         ImageLocation::Store(name) => Box::new(LayoutSink {
             dir: cache.store_dir(),
@@ -118,9 +124,11 @@ struct OciArchiveSink {
 
 impl Exporter for OciArchiveSink {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
-        write_oci_archive(image, blobs, &self.path, &self.tag).map_err(|source| ExportError::Write {
-            destination: format!("oci-archive:{}", self.path.display()),
-            source,
+        write_oci_archive(image, blobs, &self.path, &self.tag).map_err(|source| {
+            ExportError::Write {
+                destination: format!("oci-archive:{}", self.path.display()),
+                source,
+            }
         })?;
         Ok(Exported {
             destination: format!("oci-archive:{}", self.path.display()),
@@ -137,13 +145,16 @@ struct DockerArchiveSink {
 
 impl Exporter for DockerArchiveSink {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
-        let scratch = self.cache.temp_dir("docker-archive").map_err(ExportError::Scratch)?;
-        write_docker_archive(image, blobs, &self.path, &self.repo_tag, scratch.path()).map_err(|source| {
-            ExportError::Write {
+        let scratch = self
+            .cache
+            .temp_dir("docker-archive")
+            .map_err(ExportError::Scratch)?;
+        write_docker_archive(image, blobs, &self.path, &self.repo_tag, scratch.path()).map_err(
+            |source| ExportError::Write {
                 destination: format!("docker-archive:{}", self.path.display()),
                 source,
-            }
-        })?;
+            },
+        )?;
         Ok(Exported {
             destination: format!("docker-archive:{}", self.path.display()),
             digest: image.manifest_digest.to_string(),

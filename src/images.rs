@@ -16,7 +16,10 @@ pub enum OpenImageError {
         source: OciError,
     },
     #[error("no image named `{name}` in the local image store")]
-    NotInStore { name: String, available: Vec<String> },
+    NotInStore {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("cannot pull `{reference}`: registry support is not built into this kiln")]
     RegistryUnsupported { reference: String },
 }
@@ -25,7 +28,9 @@ impl Diagnose for OpenImageError {
     fn class(&self) -> ErrorClass {
         match self {
             OpenImageError::Read { source, .. } => oci_error_class(source),
-            OpenImageError::NotInStore { .. } | OpenImageError::RegistryUnsupported { .. } => ErrorClass::User,
+            OpenImageError::NotInStore { .. } | OpenImageError::RegistryUnsupported { .. } => {
+                ErrorClass::User
+            }
         }
     }
 
@@ -43,11 +48,23 @@ impl Diagnose for OpenImageError {
     }
 }
 
+impl Diagnose for OciError {
+    fn class(&self) -> ErrorClass {
+        oci_error_class(self)
+    }
+
+    fn hint(&self) -> Option<String> {
+        oci_error_hint(self)
+    }
+}
+
 /// The class of an image-side error: bad or missing input is the user's; failing to write
 /// or serialize is kiln's.
 pub fn oci_error_class(error: &OciError) -> ErrorClass {
     match error {
-        OciError::Serialize { .. } | OciError::WriteBlob { .. } | OciError::Lock { .. } => ErrorClass::Internal,
+        OciError::Serialize { .. } | OciError::WriteBlob { .. } | OciError::Lock { .. } => {
+            ErrorClass::Internal
+        }
         _ => ErrorClass::User,
     }
 }
@@ -58,7 +75,9 @@ pub fn oci_error_hint(error: &OciError) -> Option<String> {
         OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
             Some("the image is corrupt: copy it again from its source".to_owned())
         }
-        OciError::NotALayout { .. } => Some("oci:DIR expects an OCI image layout (as written by skopeo, umoci or kiln)".to_owned()),
+        OciError::NotALayout { .. } => Some(
+            "oci:DIR expects an OCI image layout (as written by skopeo, umoci or kiln)".to_owned(),
+        ),
         OciError::TagNotFound { available, .. } if !available.is_empty() => {
             Some(format!("available tags: {}", available.join(", ")))
         }
@@ -90,13 +109,19 @@ pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, Open
             let layout = Layout::open(dir).map_err(read)?;
             let image = layout.read_image(tag.as_deref()).map_err(read)?;
             for (digest, size) in image.blobs(&location.to_string()).map_err(read)? {
-                blobs.copy_from(layout.blobs(), &digest, Some(size)).map_err(read)?;
+                blobs
+                    .copy_from(layout.blobs(), &digest, Some(size))
+                    .map_err(read)?;
             }
             image.store_metadata(&blobs).map_err(read)?;
             Ok(image)
         }
-        ImageLocation::OciArchive { path, tag } => import_oci_archive(path, tag.as_deref(), &blobs).map_err(read),
-        ImageLocation::DockerArchive { path, .. } => import_docker_archive(path, &blobs).map_err(read),
+        ImageLocation::OciArchive { path, tag } => {
+            import_oci_archive(path, tag.as_deref(), &blobs).map_err(read)
+        }
+        ImageLocation::DockerArchive { path, .. } => {
+            import_docker_archive(path, &blobs).map_err(read)
+        }
         ImageLocation::Registry(reference) => Err(OpenImageError::RegistryUnsupported {
             reference: reference.clone(),
         }),

@@ -100,7 +100,12 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
             (false, false) => "rebuilt, same content".to_owned(),
             (false, true) => "built".to_owned(),
         };
-        ui.info(&format!("  {}/{}: {status} ({})", layer.buildpack, layer.name, &layer.digest[7..19]));
+        ui.info(&format!(
+            "  {}/{}: {status} ({})",
+            layer.buildpack,
+            layer.name,
+            &layer.digest[7..19]
+        ));
         if !layer.reasons.is_empty() {
             ui.detail(&format!("      because {}", layer.reasons.join("; ")));
         }

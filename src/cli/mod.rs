@@ -3,6 +3,7 @@
 mod build;
 mod cache_cmd;
 mod detect;
+mod rebase;
 pub mod render;
 pub mod ui;
 
@@ -32,6 +33,8 @@ enum Command {
     Build(build::BuildArgs),
     /// Show which buildpacks match the app, and why.
     Detect(detect::DetectArgs),
+    /// Move an image onto a new (patched) base without rebuilding.
+    Rebase(rebase::RebaseArgs),
     /// Manage kiln's cache and local image store.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -55,7 +58,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { render::EXIT_USAGE } else { render::EXIT_OK };
+            let code = if error.use_stderr() {
+                render::EXIT_USAGE
+            } else {
+                render::EXIT_OK
+            };
             let _ = error.print();
             return code;
         }
@@ -64,6 +71,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Build(args) => build::run(args, &ui),
         Command::Detect(args) => detect::run(args, &ui),
+        Command::Rebase(args) => rebase::run(args, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };
     match result {

@@ -31,6 +31,8 @@ fn diagnose(error: &anyhow::Error) -> Option<(ErrorClass, Option<String>)> {
             crate::pipeline::time::BadCreationTime,
             crate::cache::PruneError,
             super::CliError,
+            crate::oci::OciError,
+            super::rebase::RebaseCommandError,
         );
         if let Some(failure) = cause.downcast_ref::<crate::buildpack::BuildpackFailure>() {
             return Some((failure.class(), failure.hint()));

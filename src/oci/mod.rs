@@ -11,6 +11,7 @@ pub mod fs_view;
 pub mod image;
 pub mod layer_reader;
 pub mod layout;
+pub mod rebase;
 pub mod reference;
 pub mod validate;
 
