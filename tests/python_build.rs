@@ -209,10 +209,9 @@ fn image_runs_as_1000_without_build_env_pip_cache_bytecode_or_git() {
     let layers = image_layers(&kiln, "clean:latest");
     let reported = report["layers"].as_array().unwrap().len();
     let base_layers = layers.len() - reported;
-    assert_eq!(
-        layer_names(&report),
-        ["runtime", "deps", "app", "process-types"]
-    );
+    let names = layer_names(&report);
+    assert_eq!(names, ["deps", "runtime", "app", "process-types"]);
+    let image_index = |name: &str| base_layers + names.iter().position(|n| n == name).unwrap();
     let lifecycle: Value = serde_json::from_str(
         runtime["Labels"]["io.buildpacks.lifecycle.metadata"]
             .as_str()
@@ -243,14 +242,14 @@ fn image_runs_as_1000_without_build_env_pip_cache_bytecode_or_git() {
         }
     }
     // The app's and the dependencies' files belong to the user the image runs as.
-    for (_, entries) in &layers[base_layers + 1..base_layers + 3] {
-        for (path, uid) in entries {
+    for name in ["deps", "app"] {
+        for (path, uid) in &layers[image_index(name)].1 {
             if path.starts_with("layers/kiln_python/deps/") || path.starts_with("workspace/") {
                 assert_eq!(*uid, 1000, "{path}");
             }
         }
     }
-    let deps_paths: Vec<&str> = layers[base_layers + 1]
+    let deps_paths: Vec<&str> = layers[image_index("deps")]
         .1
         .iter()
         .map(|(path, _)| path.as_str())

@@ -558,3 +558,59 @@ fn an_app_with_nothing_to_start_asks_for_a_procfile() {
     );
     assert!(error.hint().unwrap().contains("Procfile"));
 }
+
+/// Every file under `dir` with its bytes and whether it is executable, in path order.
+fn tree_content(dir: &Path) -> Vec<(String, Vec<u8>, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| {
+            let executable = entry.metadata().unwrap().permissions().mode() & 0o100 != 0;
+            (
+                entry
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .display()
+                    .to_string(),
+                std::fs::read(entry.path()).unwrap(),
+                executable,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_cold_installs_give_identical_layers() {
+    let first = build(
+        &fixture("python_flask_no_gunicorn"),
+        Some(&bookworm()),
+        GLIBC,
+        &[],
+    );
+    let second = build(
+        &fixture("python_flask_no_gunicorn"),
+        Some(&bookworm()),
+        GLIBC,
+        &[],
+    );
+    let (first, second) = (
+        tree_content(&first.deps_dir()),
+        tree_content(&second.deps_dir()),
+    );
+    assert!(first.len() > 100, "a real install: {} files", first.len());
+    let differing: Vec<&str> = first
+        .iter()
+        .zip(&second)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0.as_str())
+        .collect();
+    assert_eq!(first.len(), second.len());
+    assert!(
+        differing.is_empty(),
+        "files differ between installs: {differing:?}"
+    );
+}
