@@ -5,6 +5,9 @@ use crate::cache::Cache;
 use crate::diagnostic::{Diagnose, ErrorClass};
 use crate::oci::archive::{import_docker_archive, import_oci_archive};
 use crate::oci::{Image, ImageLocation, Layout, OciError};
+use crate::registry::{
+    Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
+};
 
 /// Why an image could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -20,17 +23,20 @@ pub enum OpenImageError {
         name: String,
         available: Vec<String>,
     },
-    #[error("cannot pull `{reference}`: registry support is not built into this kiln")]
-    RegistryUnsupported { reference: String },
+    #[error("cannot pull `{reference}`")]
+    Pull {
+        reference: String,
+        #[source]
+        source: RegistryError,
+    },
 }
 
 impl Diagnose for OpenImageError {
     fn class(&self) -> ErrorClass {
         match self {
             OpenImageError::Read { source, .. } => oci_error_class(source),
-            OpenImageError::NotInStore { .. } | OpenImageError::RegistryUnsupported { .. } => {
-                ErrorClass::User
-            }
+            OpenImageError::NotInStore { .. } => ErrorClass::User,
+            OpenImageError::Pull { source, .. } => source.class(),
         }
     }
 
@@ -41,9 +47,7 @@ impl Diagnose for OpenImageError {
             }
             OpenImageError::NotInStore { available, .. } => Some(format!("the store has: {}", available.join(", "))),
             OpenImageError::Read { source, .. } => oci_error_hint(source),
-            OpenImageError::RegistryUnsupported { .. } => {
-                Some("copy the image into an OCI layout with `skopeo copy` and use oci:DIR".to_owned())
-            }
+            OpenImageError::Pull { source, .. } => source.hint(),
         }
     }
 }
@@ -87,7 +91,12 @@ pub fn oci_error_hint(error: &OciError) -> Option<String> {
 }
 
 /// Open the image at `location`; its blobs end up (verified) in the cache's blob store.
-pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, OpenImageError> {
+/// `registry` says how to reach registries (`--registry-ca`, `--insecure-registry`).
+pub fn open_image(
+    location: &ImageLocation,
+    cache: &Cache,
+    registry: &TransportOptions,
+) -> Result<Image, OpenImageError> {
     let read = |source| OpenImageError::Read {
         location: location.to_string(),
         source,
@@ -122,8 +131,25 @@ pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, Open
         ImageLocation::DockerArchive { path, .. } => {
             import_docker_archive(path, &blobs).map_err(read)
         }
-        ImageLocation::Registry(reference) => Err(OpenImageError::RegistryUnsupported {
-            reference: reference.clone(),
-        }),
+        ImageLocation::Registry(text) => {
+            let pull = |source| OpenImageError::Pull {
+                reference: text.clone(),
+                source,
+            };
+            let reference = Reference::parse(text).map_err(pull)?;
+            let client = RegistryOptions::from_env_with(registry)
+                .and_then(RegistryClient::new)
+                .map_err(pull)?;
+            // Blobs already in the shared store are not transferred again.
+            let pulled = client.pull_image(&reference, &blobs).map_err(pull)?;
+            let image = Image::load(
+                &blobs,
+                &pulled.manifest_digest,
+                Some(pulled.manifest_bytes.len() as u64),
+            )
+            .map_err(read)?;
+            image.store_metadata(&blobs).map_err(read)?;
+            Ok(image)
+        }
     }
 }

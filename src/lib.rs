@@ -11,5 +11,6 @@ pub mod layer;
 pub mod oci;
 pub mod pipeline;
 pub mod project;
+pub mod registry;
 pub mod run;
 pub mod source;

@@ -28,6 +28,8 @@ pub struct RebaseArgs {
     /// Write the result here instead of replacing IMAGE.
     #[arg(long, short = 'o')]
     pub output: Option<String>,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
 }
 
 /// Errors of `kiln rebase` around the rebase itself.
@@ -99,8 +101,9 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
     let started = Instant::now();
     let cache = open_cache()?;
     let _gc = cache.lock_shared(GC_LOCK)?;
+    let transport = args.registry.transport();
     let location = ImageLocation::parse(&args.image)?;
-    let app = open_image(&location, &cache).map_err(RebaseCommandError::OpenApp)?;
+    let app = open_image(&location, &cache, &transport).map_err(RebaseCommandError::OpenApp)?;
     let base_name = match &args.run_image {
         Some(name) => name.clone(),
         None => cnb::parse_label::<LifecycleMetadata>(&app.labels(), cnb::LIFECYCLE_METADATA)
@@ -111,7 +114,8 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
             })?,
     };
     let base_location = ImageLocation::parse(&base_name)?;
-    let new_base = open_image(&base_location, &cache).map_err(RebaseCommandError::OpenBase)?;
+    let new_base =
+        open_image(&base_location, &cache, &transport).map_err(RebaseCommandError::OpenBase)?;
     let blobs = cache.blobs();
     let old_base = find_old_base(&app, &blobs).map_err(RebaseCommandError::Store)?;
     let rebased = rebase(
@@ -138,8 +142,8 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
         Some(output) => ImageLocation::parse(output)?,
         None => location.clone(),
     };
-    let exported =
-        exporter_for(&destination, &cache, &args.image).export(&rebased.image, &blobs)?;
+    let exported = exporter_for(&destination, &cache, &args.image, &transport)
+        .export(&rebased.image, &blobs)?;
     ui.info(&format!(
         "rebased {}: base top {} → {}, {} app layers kept, in {} ms",
         args.image,

@@ -45,7 +45,19 @@ impl FsView {
             };
             let mut archive = tar::Archive::new(uncompressed_reader(store, &layer)?);
             for entry in archive.entries().map_err(read_error)? {
-                let mut entry = entry.map_err(read_error)?;
+                let mut entry = match entry {
+                    Ok(entry) => entry,
+                    // Some tools (umoci 0.4's `insert`) end layers without padding or the
+                    // end-of-archive blocks; everything listed so far is still right.
+                    // (the tar crate reports that as a plain "unexpected EOF…" error).
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::UnexpectedEof
+                            || error.to_string().starts_with("unexpected EOF") =>
+                    {
+                        break;
+                    }
+                    Err(error) => return Err(read_error(error)),
+                };
                 let raw_path = entry
                     .path()
                     .map_err(read_error)?
@@ -165,6 +177,24 @@ impl FsView {
             }
         }
         None
+    }
+
+    /// Names directly inside the directory `path` resolves to, or `None` when it is not a
+    /// directory.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        let (dir, kind) = self.resolve(path)?;
+        if *kind != NodeKind::Dir {
+            return None;
+        }
+        let prefix = format!("{dir}/");
+        Some(
+            self.nodes
+                .range(prefix.clone()..)
+                .take_while(|(child, _)| child.starts_with(&prefix))
+                .filter(|(child, _)| !child[prefix.len()..].contains('/'))
+                .map(|(child, _)| child[prefix.len()..].to_owned())
+                .collect(),
+        )
     }
 
     /// Whether `path` resolves to a regular file.

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod error;
 pub mod fs_view;
 pub mod image;
+pub mod inspect;
 pub mod layer_reader;
 pub mod layout;
 pub mod rebase;

@@ -18,6 +18,7 @@ use crate::export::{ExportError, Exported, exporter_for};
 use crate::images::{OpenImageError, open_image};
 use crate::layer::{Compression, EntryPathError, LayerCache, LayerCacheError, LayerError};
 use crate::oci::{Digest, ImageLocation, OciError};
+use crate::registry::TransportOptions;
 use crate::source::{SourceError, SourceTree};
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
@@ -208,6 +209,8 @@ pub struct BuildRequest {
     pub clear_cache: bool,
     /// `--report FILE`.
     pub report_path: Option<PathBuf>,
+    /// How to reach registries (`--registry-ca`, `--insecure-registry`).
+    pub registry: TransportOptions,
 }
 
 /// Detection inputs shared by `kiln build` and `kiln detect`.
@@ -291,7 +294,7 @@ pub fn build(
     let app_key = Digest::of_bytes(request.name.as_bytes()).short().to_owned();
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
-    let run_image = open_run_image(&request.run_image, cache)?;
+    let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -406,7 +409,8 @@ pub fn build(
     let mut exported: Vec<Exported> = Vec::new();
     for destination in &destinations {
         exported.push(
-            exporter_for(destination, cache, &request.name).export(&assembled.image, &blobs)?,
+            exporter_for(destination, cache, &request.name, &request.registry)
+                .export(&assembled.image, &blobs)?,
         );
     }
     let buildpack_ids = outcomes
@@ -439,12 +443,16 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
 }
 
 /// Open the run image and learn what the build needs about it.
-pub fn open_run_image(choice: &RunImageChoice, cache: &Cache) -> Result<RunImage, PipelineError> {
+pub fn open_run_image(
+    choice: &RunImageChoice,
+    cache: &Cache,
+    registry: &TransportOptions,
+) -> Result<RunImage, PipelineError> {
     let location = match choice {
         RunImageChoice::Location(location) => location.clone(),
         RunImageChoice::Default => return Err(PipelineError::NoRunImage),
     };
-    let image = open_image(&location, cache).map_err(PipelineError::RunImage)?;
+    let image = open_image(&location, cache, registry).map_err(PipelineError::RunImage)?;
     let name = location.to_string();
     let facts = base::base_facts(&image, &cache.blobs(), cache).map_err(|source| {
         PipelineError::BaseFacts {
