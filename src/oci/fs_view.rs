@@ -202,30 +202,6 @@ impl FsView {
         matches!(self.resolve(path), Some((_, NodeKind::File)))
     }
 
-    /// Names of the entries directly inside `dir` (following symlinks to it), sorted.
-    pub fn children(&self, dir: &str) -> Vec<String> {
-        // Tars need not carry entries for parent directories: an unknown path is listed
-        // lexically.
-        let resolved = match self.resolve(dir) {
-            Some((resolved, NodeKind::Dir)) => resolved,
-            Some(_) => return Vec::new(),
-            None => clean(dir),
-        };
-        let prefix = if resolved.is_empty() {
-            String::new()
-        } else {
-            format!("{resolved}/")
-        };
-        self.nodes
-            .range(prefix.clone()..)
-            .take_while(|(path, _)| path.starts_with(&prefix))
-            .filter_map(|(path, _)| {
-                let name = &path[prefix.len()..];
-                (!name.contains('/')).then(|| name.to_owned())
-            })
-            .collect()
-    }
-
     /// Content of a captured file (following symlinks).
     pub fn captured(&self, path: &str) -> Option<&[u8]> {
         let (resolved, _) = self.resolve(path)?;
@@ -265,30 +241,6 @@ mod tests {
         assert!(view.is_file("/bin/sh"));
         assert_eq!(view.resolve("bin/sh").unwrap().0, "usr/bin/dash");
         assert!(!view.is_file("/bin/bash"));
-    }
-
-    #[test]
-    fn children_are_listed_through_symlinks() {
-        let mut view = FsView::default();
-        view.nodes
-            .insert("lib".into(), NodeKind::Symlink("usr/lib".into()));
-        view.nodes.insert("usr".into(), NodeKind::Dir);
-        view.nodes.insert("usr/lib".into(), NodeKind::Dir);
-        view.nodes.insert(
-            "usr/lib/libz.so.1".into(),
-            NodeKind::Symlink("libz.so.1.2.13".into()),
-        );
-        view.nodes
-            .insert("usr/lib/libz.so.1.2.13".into(), NodeKind::File);
-        view.nodes.insert("usr/lib/sub".into(), NodeKind::Dir);
-        view.nodes
-            .insert("usr/lib/sub/deep.so".into(), NodeKind::File);
-        assert_eq!(
-            view.children("/lib"),
-            ["libz.so.1", "libz.so.1.2.13", "sub"]
-        );
-        assert!(view.children("usr/lib/libz.so.1").is_empty());
-        assert!(view.children("missing").is_empty());
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn base_facts(image: &Image, blobs: &BlobStore, cache: &Cache) -> Result<Bas
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
     let mut libraries: Vec<String> = LIBRARY_DIRS
         .iter()
-        .flat_map(|dir| view.children(dir))
+        .flat_map(|dir| view.children(dir).unwrap_or_default())
         .filter(|name| name.ends_with(".so") || name.contains(".so."))
         .collect();
     libraries.sort();
