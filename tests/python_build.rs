@@ -143,8 +143,11 @@ fn rebuilds_redo_only_what_changed_and_the_runtime_never_changes() {
     }
 }
 
-/// Every layer of the image as uncompressed tar bytes, with its entries' paths and owners.
-fn image_layers(kiln: &Kiln, tag: &str) -> Vec<(Vec<u8>, Vec<(String, u64)>)> {
+/// One image layer: its uncompressed tar bytes and each entry's path and owner uid.
+type LayerContents = (Vec<u8>, Vec<(String, u64)>);
+
+/// Every layer of the image, bottom first.
+fn image_layers(kiln: &Kiln, tag: &str) -> Vec<LayerContents> {
     let image = read_image(&kiln.store(), tag);
     let blobs = kiln::oci::BlobStore::for_layout(&kiln.store());
     image
