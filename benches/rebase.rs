@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Instant;
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 fn kiln_binary() -> PathBuf {

@@ -9,6 +9,13 @@ packages=(
   skopeo umoci runc busybox-static uidmap       # read/validate/run what kiln writes
   docker-registry apache2-utils openssl         # real registries (basic auth, TLS)
   pigz                                          # export benchmark peer
+  gpgv                                          # oracle for InRelease signature checks
+  maven openjdk-17-jdk-headless                 # the Java buildpack's toolchain
+  maven-debian-helper maven-repo-helper         # Debian's Maven repository, served as a
+  libmaven-compiler-plugin-java libmaven-jar-plugin-java libmaven-resources-plugin-java
+  libsurefire-java libmaven-install-plugin-java libmaven-clean-plugin-java
+  libmaven-dependency-plugin-java junit4        # local "company mirror" in the Java tests
+  libcommons-lang3-java libcommons-io-java      # runtime dependencies of the Java fixtures
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -1,5 +1,7 @@
 //! The first-party buildpacks.
 
+pub mod go;
+pub mod java;
 pub mod procfile;
 pub mod python;
 
@@ -7,7 +9,12 @@ use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(python::Python), Box::new(procfile::Procfile)]
+    vec![
+        Box::new(python::Python),
+        Box::new(go::Go),
+        Box::new(java::Java),
+        Box::new(procfile::Procfile),
+    ]
 }
 
 /// Find a buildpack by id.

@@ -2,6 +2,9 @@
 //! image made from Debian's busybox-static, and readers for what kiln writes.
 #![allow(dead_code)]
 
+pub mod jre;
+pub mod maven;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
