@@ -259,6 +259,20 @@ fn image_runs_as_1000_without_build_env_pip_cache_bytecode_or_git() {
         .map(|(path, _)| path.as_str())
         .collect();
     assert!(deps_paths.contains(&"layers/kiln_python/deps/flask/__init__.py"));
+
+    // Inside the image: the process runs as 1000:1000 with the runtime's Python, the
+    // dependencies import, and a console script runs through its rewritten shebang.
+    let probe = kiln.ok(&[
+        "run",
+        "clean",
+        "--",
+        "python3",
+        "-c",
+        "import os, sys, flask; print(os.getuid(), os.getgid(), '%d.%d' % sys.version_info[:2])",
+    ]);
+    assert_eq!(probe.lines().last(), Some("1000 1000 3.11"), "{probe}");
+    let gunicorn = kiln.ok(&["run", "clean", "--", "gunicorn", "--version"]);
+    assert!(gunicorn.contains("gunicorn (version 22.0.0)"), "{gunicorn}");
 }
 
 fn free_port() -> u16 {
