@@ -136,6 +136,9 @@ pub struct BuildContext<'a> {
     pub target: &'a Target,
     /// Runtimes from the stack, when the run image has a package stack.
     pub runtimes: Option<&'a dyn RuntimeProvider>,
+    /// File names of the shared libraries in the run image's library directories (sorted),
+    /// so buildpacks can check that native code will load.
+    pub run_image_libraries: &'a [String],
     /// This buildpack's layers.
     pub layers: LayerStore,
     /// Print progress lines.

@@ -3,12 +3,14 @@
 pub mod go;
 pub mod java;
 pub mod procfile;
+pub mod python;
 
 use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
     vec![
+        Box::new(python::Python),
         Box::new(go::Go),
         Box::new(java::Java),
         Box::new(procfile::Procfile),

@@ -3,7 +3,6 @@
 use std::io::{self, Write};
 
 use flate2::{Compress, Crc, FlushCompress};
-use rayon::prelude::*;
 
 /// Layer blob compression.
 #[derive(
@@ -142,11 +141,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         self.dictionary = tail(batch.last().expect("non-empty")).to_vec();
         self.drain_in_flight()?;
         self.in_flight = Some(std::thread::spawn(move || {
-            batch
-                .par_iter()
-                .zip(dictionaries.par_iter())
-                .map(|(chunk, dictionary)| deflate_chunk(chunk, dictionary))
-                .collect()
+            deflate_batch(&batch, &dictionaries)
         }));
         Ok(())
     }
@@ -193,6 +188,27 @@ impl<W: Write> ParallelGzEncoder<W> {
         self.out.write_all(&self.crc.amount().to_le_bytes())?;
         Ok(self.out)
     }
+}
+
+/// Deflate a batch on threads of its own rather than on the rayon pool: layers are written
+/// in parallel on that pool, and a pool worker waiting (in `drain_in_flight`) for pool work
+/// deadlocks once every worker is waiting.
+fn deflate_batch(batch: &[Vec<u8>], dictionaries: &[Vec<u8>]) -> Vec<io::Result<DeflatedChunk>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .iter()
+            .zip(dictionaries)
+            .map(|(chunk, dictionary)| scope.spawn(move || deflate_chunk(chunk, dictionary)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a compression thread panicked")))
+            })
+            .collect()
+    })
 }
 
 /// One chunk's raw deflate bytes and the CRC of its input.

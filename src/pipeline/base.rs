@@ -13,10 +13,27 @@ pub struct BaseFacts {
     pub has_shell: bool,
     /// `/etc/os-release` content.
     pub os_release: Option<String>,
+    /// File names of the shared libraries in the library directories (sorted, deduplicated).
+    #[serde(default)]
+    pub libraries: Vec<String>,
 }
 
 /// Bump when the facts computed change, so cached facts are recomputed.
-const FACTS_VERSION: u32 = 1;
+const FACTS_VERSION: u32 = 2;
+
+/// Where the dynamic loader finds libraries on Debian and most glibc images (multiarch
+/// directories for the architectures kiln targets; usr-merge links are followed).
+const LIBRARY_DIRS: &[&str] = &[
+    "lib",
+    "lib64",
+    "usr/lib",
+    "usr/lib64",
+    "usr/local/lib",
+    "lib/x86_64-linux-gnu",
+    "usr/lib/x86_64-linux-gnu",
+    "lib/aarch64-linux-gnu",
+    "usr/lib/aarch64-linux-gnu",
+];
 
 impl BaseFacts {
     /// `(ID, VERSION_ID)` from os-release.
@@ -49,9 +66,17 @@ pub fn base_facts(image: &Image, blobs: &BlobStore, cache: &Cache) -> Result<Bas
         .captured("etc/os-release")
         .or_else(|| view.captured("usr/lib/os-release"))
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    let mut libraries: Vec<String> = LIBRARY_DIRS
+        .iter()
+        .flat_map(|dir| view.children(dir).unwrap_or_default())
+        .filter(|name| name.ends_with(".so") || name.contains(".so."))
+        .collect();
+    libraries.sort();
+    libraries.dedup();
     let facts = BaseFacts {
         has_shell: view.is_file("bin/sh"),
         os_release,
+        libraries,
     };
     if let Ok(bytes) = serde_json::to_vec(&facts) {
         // Only a speed-up: failing to remember the facts is not a build failure.
@@ -72,6 +97,7 @@ mod tests {
                 "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\nID=debian\n"
                     .into(),
             ),
+            libraries: Vec::new(),
         };
         assert_eq!(facts.distro(), Some(("debian".into(), "12".into())));
     }

@@ -399,6 +399,7 @@ pub fn build(
             runtimes: runtimes
                 .as_ref()
                 .map(|stack| stack as &dyn crate::buildpack::RuntimeProvider),
+            run_image_libraries: &run_image.facts.libraries,
             layers,
             log: &prefixed_log,
         };

@@ -225,6 +225,7 @@ mod tests {
                 env: BuildEnv::new(env),
                 target: &self.target,
                 runtimes: stack,
+                run_image_libraries: &[],
                 layers,
                 log: &|_| {},
             }
