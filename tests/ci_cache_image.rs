@@ -383,7 +383,6 @@ fn an_unreadable_cache_image_stops_the_build_before_anything_is_written() {
 /// second machine (empty KILN_HOME, a name with no previous image) restores `deps` from the
 /// cache image and reuses it without reinstalling.
 #[test]
-#[ignore = "enable when the Python buildpack and the default Debian stack are on main"]
 fn a_second_machine_reuses_python_dependencies_from_the_cache_image() {
     let registry = TestRegistry::start(Flavor::Plain);
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/python-flask");
