@@ -1,12 +1,13 @@
 //! The first-party buildpacks.
 
+pub mod node;
 pub mod procfile;
 
 use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(procfile::Procfile)]
+    vec![Box::new(node::Node), Box::new(procfile::Procfile)]
 }
 
 /// Find a buildpack by id.
