@@ -23,7 +23,9 @@ impl Kiln {
     /// `kiln ARGS` with this home.
     pub fn cmd(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
-        command.env("KILN_HOME", self.home.path()).env_remove("SOURCE_DATE_EPOCH");
+        command
+            .env("KILN_HOME", self.home.path())
+            .env_remove("SOURCE_DATE_EPOCH");
         command
     }
 
@@ -60,28 +62,47 @@ impl Kiln {
 
 /// Which busybox applets the test base links.
 const APPLETS: &[&str] = &[
-    "sh", "echo", "id", "cat", "ls", "sleep", "env", "httpd", "wget", "printf", "test", "pwd", "true", "false", "kill", "ps",
+    "sh", "echo", "id", "cat", "ls", "sleep", "env", "httpd", "wget", "printf", "test", "pwd",
+    "true", "false", "kill", "ps",
 ];
 
 /// A tiny base image from Debian's busybox-static in an OCI layout at `dir` (tag `latest`),
 /// written by hand (not by kiln's image builder) with a CMD that must not leak into apps.
 /// `variant` changes one base file so tests can make a second, different base.
 pub fn busybox_base(dir: &Path, variant: &str) -> PathBuf {
-    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed (/bin/busybox)");
+    let busybox =
+        std::fs::read("/bin/busybox").expect("busybox-static is installed (/bin/busybox)");
     let store = BlobStore::for_layout(dir);
     let mut entries = LayerEntries::new();
-    entries.add_bytes("bin/busybox", busybox, 0o755, Owner::ROOT).unwrap();
+    entries
+        .add_bytes("bin/busybox", busybox, 0o755, Owner::ROOT)
+        .unwrap();
     for applet in APPLETS {
-        entries.add_symlink(&format!("bin/{applet}"), "busybox", Owner::ROOT).unwrap();
+        entries
+            .add_symlink(&format!("bin/{applet}"), "busybox", Owner::ROOT)
+            .unwrap();
     }
     entries
-        .add_bytes("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n".to_vec(), 0o644, Owner::ROOT)
+        .add_bytes(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n".to_vec(),
+            0o644,
+            Owner::ROOT,
+        )
         .unwrap();
-    entries.add_bytes("etc/group", b"root:x:0:\ncnb:x:1000:\n".to_vec(), 0o644, Owner::ROOT).unwrap();
+    entries
+        .add_bytes(
+            "etc/group",
+            b"root:x:0:\ncnb:x:1000:\n".to_vec(),
+            0o644,
+            Owner::ROOT,
+        )
+        .unwrap();
     entries
         .add_bytes(
             "etc/os-release",
-            format!("ID=busybox\nVERSION_ID=1.36\nPRETTY_NAME=\"busybox test base {variant}\"\n").into_bytes(),
+            format!("ID=busybox\nVERSION_ID=1.36\nPRETTY_NAME=\"busybox test base {variant}\"\n")
+                .into_bytes(),
             0o644,
             Owner::ROOT,
         )
@@ -139,7 +160,10 @@ pub fn app(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// The manifest and config of the image tagged `tag` in the layout at `dir`.
 pub fn read_image(dir: &Path, tag: &str) -> kiln::oci::Image {
-    kiln::oci::Layout::open(dir).unwrap().read_image(Some(tag)).unwrap()
+    kiln::oci::Layout::open(dir)
+        .unwrap()
+        .read_image(Some(tag))
+        .unwrap()
 }
 
 /// Diff ids of an image's layers.
@@ -155,7 +179,9 @@ pub fn validate_layout(dir: &Path) {
 
 /// Run a command, require success, return stdout.
 pub fn run_ok(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|error| panic!("{command:?}: {error}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
     assert!(
         output.status.success(),
         "{command:?} failed ({}):\n{}\n{}",
@@ -171,7 +197,10 @@ pub fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "{tool} is not installed: run scripts/test.sh, which installs the test tools");
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/test.sh, which installs the test tools"
+    );
 }
 
 /// The sha256 of a file.

@@ -121,6 +121,9 @@ pub fn detection(source: &SourceTree) -> Result<Detection, NodeError> {
             .as_ref()
             .map_or("none".to_owned(), Lockfile::describe),
     );
+    if !facts.package.has_dependencies() {
+        modules.insert("install".to_owned(), "nothing: no dependencies".to_owned());
+    }
     if !facts.workspaces.is_empty() {
         modules.insert("workspaces".to_owned(), facts.workspaces.join(", "));
     }

@@ -78,22 +78,29 @@ pub fn resolve_manager(
             layer: manager.name().to_owned(),
             source,
         })?;
-    let prefix = layer
+    let dir = layer
         .dir()
         .expect("dir_layer makes a directory layer")
         .clone();
-    let program = prefix.join("bin").join(manager.name());
+    let program = dir.join("node_modules/.bin").join(manager.name());
     if !layer.is_restored() || !program.is_file() {
         context.log(&format!(
             "installing {manager}@{wanted} with npm {npm_version}"
         ));
+        // A local install into the layer: `--global --prefix` would make npm read its global
+        // configuration (registry, CA file) from that prefix instead of the machine's.
+        fs_err::write(dir.join("package.json"), "{\"private\": true}\n").map_err(|source| {
+            NodeError::Relocate {
+                path: dir.clone(),
+                source,
+            }
+        })?;
         let install = Tool {
             program: Path::new("npm"),
             args: vec![
                 "install".to_owned(),
-                "--global".to_owned(),
-                "--prefix".to_owned(),
-                prefix.display().to_string(),
+                "--no-save".to_owned(),
+                "--no-package-lock".to_owned(),
                 "--no-audit".to_owned(),
                 "--no-fund".to_owned(),
                 format!("{manager}@{wanted}"),
@@ -101,7 +108,7 @@ pub fn resolve_manager(
             env: Vec::new(),
         };
         install
-            .run(&context.env, context.app_dir, context.log)
+            .run(&context.env, &dir, context.log)
             .map_err(|error| {
                 error.during(Step::InstallManager {
                     manager,
