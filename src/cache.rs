@@ -158,7 +158,10 @@ impl Cache {
         tempfile::Builder::new()
             .prefix(&format!("{purpose}-"))
             .tempdir_in(&parent)
-            .map_err(|source| CacheError::Create { path: parent, source })
+            .map_err(|source| CacheError::Create {
+                path: parent,
+                source,
+            })
     }
 
     /// Take an exclusive lock named `name`, waiting for other holders.
@@ -216,7 +219,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         .map_err(write_error)?;
     temp.write_all(bytes).map_err(write_error)?;
     temp.as_file().sync_data().map_err(write_error)?;
-    temp.persist(path).map_err(|error| write_error(error.error))?;
+    temp.persist(path)
+        .map_err(|error| write_error(error.error))?;
     Ok(())
 }
 
@@ -239,10 +243,12 @@ impl Cache {
         let mut pruned = Pruned::default();
         let keep = self.referenced_blobs()?;
         let blobs = self.blobs();
-        pruned.scratch += blobs.remove_stale_temps().map_err(|source| PruneError::Remove {
-            path: self.store_dir(),
-            source,
-        })?;
+        pruned.scratch += blobs
+            .remove_stale_temps()
+            .map_err(|source| PruneError::Remove {
+                path: self.store_dir(),
+                source,
+            })?;
         for digest in blobs.list()? {
             if keep.contains(&digest) {
                 continue;
@@ -254,9 +260,17 @@ impl Cache {
             })?;
             pruned.blobs += 1;
         }
-        for entry in fs_err::read_dir(self.dir(Bucket::Tmp)).into_iter().flatten().flatten() {
+        for entry in fs_err::read_dir(self.dir(Bucket::Tmp))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = entry.path();
-            let removed = if path.is_dir() { fs_err::remove_dir_all(&path) } else { fs_err::remove_file(&path) };
+            let removed = if path.is_dir() {
+                fs_err::remove_dir_all(&path)
+            } else {
+                fs_err::remove_file(&path)
+            };
             removed.map_err(|source| PruneError::Remove { path, source })?;
             pruned.scratch += 1;
         }
@@ -264,7 +278,9 @@ impl Cache {
     }
 
     /// Blobs reachable from the store's tags and from layer cache records.
-    fn referenced_blobs(&self) -> Result<std::collections::HashSet<crate::oci::Digest>, PruneError> {
+    fn referenced_blobs(
+        &self,
+    ) -> Result<std::collections::HashSet<crate::oci::Digest>, PruneError> {
         let mut keep = std::collections::HashSet::new();
         let store = crate::oci::Layout::open_or_create(&self.store_dir())?;
         for tag in store.tags()? {
@@ -274,8 +290,14 @@ impl Cache {
                 keep.insert(digest);
             }
         }
-        for entry in walkdir::WalkDir::new(self.dir(Bucket::Layers)).into_iter().flatten() {
-            if entry.path().extension().is_some_and(|extension| extension == "json")
+        for entry in walkdir::WalkDir::new(self.dir(Bucket::Layers))
+            .into_iter()
+            .flatten()
+        {
+            if entry
+                .path()
+                .extension()
+                .is_some_and(|extension| extension == "json")
                 && let Ok(bytes) = std::fs::read(entry.path())
                 && let Ok(record) = serde_json::from_slice::<crate::layer::LayerRecord>(&bytes)
                 && let Some(written) = record.written
@@ -318,9 +340,10 @@ impl crate::diagnostic::Diagnose for CacheError {
 
     fn hint(&self) -> Option<String> {
         match self {
-            CacheError::Create { .. } | CacheError::Write { .. } => {
-                Some("check that KILN_HOME (or ~/.local/share/kiln) is writable and the disk has space".to_owned())
-            }
+            CacheError::Create { .. } | CacheError::Write { .. } => Some(
+                "check that KILN_HOME (or ~/.local/share/kiln) is writable and the disk has space"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }

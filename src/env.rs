@@ -47,7 +47,11 @@ pub enum EnvError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: `{text}` is not NAME=VALUE")]
-    BadFileLine { path: PathBuf, line: usize, text: String },
+    BadFileLine {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
 }
 
 impl crate::diagnostic::Diagnose for EnvError {
@@ -75,7 +79,9 @@ pub fn parse_env_arg(entry: &str) -> Result<(String, String), EnvError> {
         });
     }
     if !is_valid_name(name) {
-        return Err(EnvError::BadName { name: name.to_owned() });
+        return Err(EnvError::BadName {
+            name: name.to_owned(),
+        });
     }
     Ok((name.to_owned(), value))
 }
@@ -113,7 +119,9 @@ pub fn set_var(vars: &mut Vec<(String, String)>, name: &str, value: String) {
 
 /// The value of `name` in an ordered list of pairs.
 pub fn get_var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    vars.iter().find(|(existing, _)| existing == name).map(|(_, value)| value.as_str())
+    vars.iter()
+        .find(|(existing, _)| existing == name)
+        .map(|(_, value)| value.as_str())
 }
 
 #[cfg(test)]
@@ -122,7 +130,10 @@ mod tests {
 
     #[test]
     fn parses_env_args_and_files() {
-        assert_eq!(parse_env_arg("A=b=c").unwrap(), ("A".to_owned(), "b=c".to_owned()));
+        assert_eq!(
+            parse_env_arg("A=b=c").unwrap(),
+            ("A".to_owned(), "b=c".to_owned())
+        );
         assert!(parse_env_arg("=x").is_err());
         assert!(parse_env_arg("1A=x").is_err());
         let dir = tempfile::tempdir().unwrap();
@@ -130,9 +141,15 @@ mod tests {
         std::fs::write(&path, "# comment\n\nA=1\nB= spaced \n").unwrap();
         assert_eq!(
             parse_env_file(&path).unwrap(),
-            [("A".to_owned(), "1".to_owned()), ("B".to_owned(), " spaced ".to_owned())]
+            [
+                ("A".to_owned(), "1".to_owned()),
+                ("B".to_owned(), " spaced ".to_owned())
+            ]
         );
         std::fs::write(&path, "A=1\nnot valid\n").unwrap();
-        assert!(matches!(parse_env_file(&path), Err(EnvError::BadFileLine { line: 2, .. })));
+        assert!(matches!(
+            parse_env_file(&path),
+            Err(EnvError::BadFileLine { line: 2, .. })
+        ));
     }
 }

@@ -8,6 +8,9 @@ use crate::diagnostic::{Diagnose, ErrorClass};
 use crate::images::{oci_error_class, oci_error_hint};
 use crate::oci::archive::{write_docker_archive, write_oci_archive};
 use crate::oci::{BlobStore, Image, ImageLocation, Layout, OciError};
+use crate::registry::{
+    Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
+};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +21,12 @@ pub enum ExportError {
         #[source]
         source: OciError,
     },
-    #[error("cannot push to `{reference}`: registry support is not built into this kiln")]
-    RegistryUnsupported { reference: String },
+    #[error("cannot push the image to `{reference}`")]
+    Publish {
+        reference: String,
+        #[source]
+        source: RegistryError,
+    },
     #[error("cannot prepare scratch space")]
     Scratch(#[source] crate::cache::CacheError),
 }
@@ -28,7 +35,7 @@ impl Diagnose for ExportError {
     fn class(&self) -> ErrorClass {
         match self {
             ExportError::Write { source, .. } => oci_error_class(source),
-            ExportError::RegistryUnsupported { .. } => ErrorClass::User,
+            ExportError::Publish { source, .. } => source.class(),
             ExportError::Scratch(_) => ErrorClass::Internal,
         }
     }
@@ -36,7 +43,7 @@ impl Diagnose for ExportError {
     fn hint(&self) -> Option<String> {
         match self {
             ExportError::Write { source, .. } => oci_error_hint(source),
-            ExportError::RegistryUnsupported { .. } => Some("write oci:DIR and push it with `skopeo copy`".to_owned()),
+            ExportError::Publish { source, .. } => source.hint(),
             ExportError::Scratch(_) => None,
         }
     }
@@ -57,8 +64,14 @@ pub trait Exporter {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError>;
 }
 
-/// The exporter for `location`; `default_tag` names the image when the location does not.
-pub fn exporter_for(location: &ImageLocation, cache: &Cache, default_tag: &str) -> Box<dyn Exporter> {
+/// The exporter for `location`; `default_tag` names the image when the location does not;
+/// `registry` says how to reach registries (`--registry-ca`, `--insecure-registry`).
+pub fn exporter_for(
+    location: &ImageLocation,
+    cache: &Cache,
+    default_tag: &str,
+    registry: &TransportOptions,
+) -> Box<dyn Exporter> {
     match location {
         ImageLocation::Store(name) => Box::new(LayoutSink {
             dir: cache.store_dir(),
@@ -79,8 +92,9 @@ pub fn exporter_for(location: &ImageLocation, cache: &Cache, default_tag: &str) 
             repo_tag: name.clone().unwrap_or_else(|| docker_repo_tag(default_tag)),
             cache: cache.clone(),
         }),
-        ImageLocation::Registry(reference) => Box::new(UnsupportedRegistrySink {
+        ImageLocation::Registry(reference) => Box::new(RegistrySink {
             reference: reference.clone(),
+            transport: registry.clone(),
         }),
     }
 }
@@ -118,9 +132,11 @@ struct OciArchiveSink {
 
 impl Exporter for OciArchiveSink {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
-        write_oci_archive(image, blobs, &self.path, &self.tag).map_err(|source| ExportError::Write {
-            destination: format!("oci-archive:{}", self.path.display()),
-            source,
+        write_oci_archive(image, blobs, &self.path, &self.tag).map_err(|source| {
+            ExportError::Write {
+                destination: format!("oci-archive:{}", self.path.display()),
+                source,
+            }
         })?;
         Ok(Exported {
             destination: format!("oci-archive:{}", self.path.display()),
@@ -137,13 +153,16 @@ struct DockerArchiveSink {
 
 impl Exporter for DockerArchiveSink {
     fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
-        let scratch = self.cache.temp_dir("docker-archive").map_err(ExportError::Scratch)?;
-        write_docker_archive(image, blobs, &self.path, &self.repo_tag, scratch.path()).map_err(|source| {
-            ExportError::Write {
+        let scratch = self
+            .cache
+            .temp_dir("docker-archive")
+            .map_err(ExportError::Scratch)?;
+        write_docker_archive(image, blobs, &self.path, &self.repo_tag, scratch.path()).map_err(
+            |source| ExportError::Write {
                 destination: format!("docker-archive:{}", self.path.display()),
                 source,
-            }
-        })?;
+            },
+        )?;
         Ok(Exported {
             destination: format!("docker-archive:{}", self.path.display()),
             digest: image.manifest_digest.to_string(),
@@ -151,14 +170,42 @@ impl Exporter for DockerArchiveSink {
     }
 }
 
-struct UnsupportedRegistrySink {
+/// Pushes to a registry: blobs the repository has are skipped, the manifest goes last.
+struct RegistrySink {
     reference: String,
+    transport: TransportOptions,
 }
 
-impl Exporter for UnsupportedRegistrySink {
-    fn export(&self, _image: &Image, _blobs: &BlobStore) -> Result<Exported, ExportError> {
-        Err(ExportError::RegistryUnsupported {
+impl Exporter for RegistrySink {
+    fn export(&self, image: &Image, blobs: &BlobStore) -> Result<Exported, ExportError> {
+        let publish = |source| ExportError::Publish {
             reference: self.reference.clone(),
+            source,
+        };
+        let reference = Reference::parse(&self.reference).map_err(publish)?;
+        let destination = format!("docker://{reference}");
+        let blob_list = image
+            .blobs(&destination)
+            .map_err(|source| ExportError::Write {
+                destination: destination.clone(),
+                source,
+            })?;
+        let client = RegistryOptions::from_env_with(&self.transport)
+            .and_then(RegistryClient::new)
+            .map_err(publish)?;
+        let report = client
+            .push_image(
+                &reference,
+                &image.manifest_bytes,
+                &image.manifest_media_type,
+                &blob_list,
+                blobs,
+                None,
+            )
+            .map_err(publish)?;
+        Ok(Exported {
+            destination,
+            digest: report.manifest_digest.to_string(),
         })
     }
 }

@@ -5,6 +5,9 @@ use crate::cache::Cache;
 use crate::diagnostic::{Diagnose, ErrorClass};
 use crate::oci::archive::{import_docker_archive, import_oci_archive};
 use crate::oci::{Image, ImageLocation, Layout, OciError};
+use crate::registry::{
+    Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
+};
 
 /// Why an image could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -16,16 +19,24 @@ pub enum OpenImageError {
         source: OciError,
     },
     #[error("no image named `{name}` in the local image store")]
-    NotInStore { name: String, available: Vec<String> },
-    #[error("cannot pull `{reference}`: registry support is not built into this kiln")]
-    RegistryUnsupported { reference: String },
+    NotInStore {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error("cannot pull `{reference}`")]
+    Pull {
+        reference: String,
+        #[source]
+        source: RegistryError,
+    },
 }
 
 impl Diagnose for OpenImageError {
     fn class(&self) -> ErrorClass {
         match self {
             OpenImageError::Read { source, .. } => oci_error_class(source),
-            OpenImageError::NotInStore { .. } | OpenImageError::RegistryUnsupported { .. } => ErrorClass::User,
+            OpenImageError::NotInStore { .. } => ErrorClass::User,
+            OpenImageError::Pull { source, .. } => source.class(),
         }
     }
 
@@ -36,10 +47,18 @@ impl Diagnose for OpenImageError {
             }
             OpenImageError::NotInStore { available, .. } => Some(format!("the store has: {}", available.join(", "))),
             OpenImageError::Read { source, .. } => oci_error_hint(source),
-            OpenImageError::RegistryUnsupported { .. } => {
-                Some("copy the image into an OCI layout with `skopeo copy` and use oci:DIR".to_owned())
-            }
+            OpenImageError::Pull { source, .. } => source.hint(),
         }
+    }
+}
+
+impl Diagnose for OciError {
+    fn class(&self) -> ErrorClass {
+        oci_error_class(self)
+    }
+
+    fn hint(&self) -> Option<String> {
+        oci_error_hint(self)
     }
 }
 
@@ -47,7 +66,9 @@ impl Diagnose for OpenImageError {
 /// or serialize is kiln's.
 pub fn oci_error_class(error: &OciError) -> ErrorClass {
     match error {
-        OciError::Serialize { .. } | OciError::WriteBlob { .. } | OciError::Lock { .. } => ErrorClass::Internal,
+        OciError::Serialize { .. } | OciError::WriteBlob { .. } | OciError::Lock { .. } => {
+            ErrorClass::Internal
+        }
         _ => ErrorClass::User,
     }
 }
@@ -58,7 +79,9 @@ pub fn oci_error_hint(error: &OciError) -> Option<String> {
         OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
             Some("the image is corrupt: copy it again from its source".to_owned())
         }
-        OciError::NotALayout { .. } => Some("oci:DIR expects an OCI image layout (as written by skopeo, umoci or kiln)".to_owned()),
+        OciError::NotALayout { .. } => Some(
+            "oci:DIR expects an OCI image layout (as written by skopeo, umoci or kiln)".to_owned(),
+        ),
         OciError::TagNotFound { available, .. } if !available.is_empty() => {
             Some(format!("available tags: {}", available.join(", ")))
         }
@@ -68,7 +91,12 @@ pub fn oci_error_hint(error: &OciError) -> Option<String> {
 }
 
 /// Open the image at `location`; its blobs end up (verified) in the cache's blob store.
-pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, OpenImageError> {
+/// `registry` says how to reach registries (`--registry-ca`, `--insecure-registry`).
+pub fn open_image(
+    location: &ImageLocation,
+    cache: &Cache,
+    registry: &TransportOptions,
+) -> Result<Image, OpenImageError> {
     let read = |source| OpenImageError::Read {
         location: location.to_string(),
         source,
@@ -90,15 +118,38 @@ pub fn open_image(location: &ImageLocation, cache: &Cache) -> Result<Image, Open
             let layout = Layout::open(dir).map_err(read)?;
             let image = layout.read_image(tag.as_deref()).map_err(read)?;
             for (digest, size) in image.blobs(&location.to_string()).map_err(read)? {
-                blobs.copy_from(layout.blobs(), &digest, Some(size)).map_err(read)?;
+                blobs
+                    .copy_from(layout.blobs(), &digest, Some(size))
+                    .map_err(read)?;
             }
             image.store_metadata(&blobs).map_err(read)?;
             Ok(image)
         }
-        ImageLocation::OciArchive { path, tag } => import_oci_archive(path, tag.as_deref(), &blobs).map_err(read),
-        ImageLocation::DockerArchive { path, .. } => import_docker_archive(path, &blobs).map_err(read),
-        ImageLocation::Registry(reference) => Err(OpenImageError::RegistryUnsupported {
-            reference: reference.clone(),
-        }),
+        ImageLocation::OciArchive { path, tag } => {
+            import_oci_archive(path, tag.as_deref(), &blobs).map_err(read)
+        }
+        ImageLocation::DockerArchive { path, .. } => {
+            import_docker_archive(path, &blobs).map_err(read)
+        }
+        ImageLocation::Registry(text) => {
+            let pull = |source| OpenImageError::Pull {
+                reference: text.clone(),
+                source,
+            };
+            let reference = Reference::parse(text).map_err(pull)?;
+            let client = RegistryOptions::from_env_with(registry)
+                .and_then(RegistryClient::new)
+                .map_err(pull)?;
+            // Blobs already in the shared store are not transferred again.
+            let pulled = client.pull_image(&reference, &blobs).map_err(pull)?;
+            let image = Image::load(
+                &blobs,
+                &pulled.manifest_digest,
+                Some(pulled.manifest_bytes.len() as u64),
+            )
+            .map_err(read)?;
+            image.store_metadata(&blobs).map_err(read)?;
+            Ok(image)
+        }
     }
 }

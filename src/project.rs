@@ -143,7 +143,11 @@ impl ProjectDescriptor {
             include: table.include.unwrap_or_default(),
             exclude: table.exclude.unwrap_or_default(),
             build_env,
-            group: table.group.into_iter().filter_map(|entry| entry.id).collect(),
+            group: table
+                .group
+                .into_iter()
+                .filter_map(|entry| entry.id)
+                .collect(),
             builder: table.builder,
         })
     }
@@ -168,7 +172,10 @@ id = "kiln/python"
 "#;
         let project = ProjectDescriptor::parse(text, Path::new("project.toml")).unwrap();
         assert_eq!(project.exclude, ["*.log", "spec/"]);
-        assert_eq!(project.build_env, [("BP_GO_TARGETS".to_owned(), "./cmd/server".to_owned())]);
+        assert_eq!(
+            project.build_env,
+            [("BP_GO_TARGETS".to_owned(), "./cmd/server".to_owned())]
+        );
         assert_eq!(project.group, ["kiln/python"]);
     }
 

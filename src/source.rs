@@ -103,20 +103,26 @@ impl SourceTree {
 
     /// Whether the relative path is part of the app (ignore rules applied).
     pub fn is_included(&self, relative: &Path, is_dir: bool) -> bool {
-        if relative
-            .components()
-            .any(|component| ALWAYS_EXCLUDED.iter().any(|name| component.as_os_str() == *name))
-        {
+        if relative.components().any(|component| {
+            ALWAYS_EXCLUDED
+                .iter()
+                .any(|name| component.as_os_str() == *name)
+        }) {
             return false;
         }
         if let Some(exclude) = &self.exclude
-            && exclude.matched_path_or_any_parents(relative, is_dir).is_ignore()
+            && exclude
+                .matched_path_or_any_parents(relative, is_dir)
+                .is_ignore()
         {
             return false;
         }
         if let Some(include) = &self.include {
             // Directories are walked so that included files below them can be found.
-            return is_dir || include.matched_path_or_any_parents(relative, is_dir).is_ignore();
+            return is_dir
+                || include
+                    .matched_path_or_any_parents(relative, is_dir)
+                    .is_ignore();
         }
         true
     }
@@ -156,7 +162,11 @@ impl SourceTree {
                 path: error.path().unwrap_or(&self.root).to_path_buf(),
                 source: error.into(),
             })?;
-            let relative = item.path().strip_prefix(&self.root).expect("under root").to_path_buf();
+            let relative = item
+                .path()
+                .strip_prefix(&self.root)
+                .expect("under root")
+                .to_path_buf();
             if !self.is_included(&relative, item.file_type().is_dir()) {
                 if item.file_type().is_dir() {
                     walker.skip_current_dir();
@@ -219,7 +229,9 @@ fn stays_inside(link: &Path, target: &Path) -> bool {
     if target.is_absolute() {
         return false;
     }
-    let mut depth: i64 = link.parent().map_or(0, |parent| parent.components().count() as i64);
+    let mut depth: i64 = link
+        .parent()
+        .map_or(0, |parent| parent.components().count() as i64);
     for component in target.components() {
         match component {
             Component::ParentDir => depth -= 1,
@@ -233,7 +245,11 @@ fn stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
-fn matcher(root: &Path, patterns: &[String], descriptor: &Path) -> Result<Option<Gitignore>, SourceError> {
+fn matcher(
+    root: &Path,
+    patterns: &[String],
+    descriptor: &Path,
+) -> Result<Option<Gitignore>, SourceError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -247,11 +263,14 @@ fn matcher(root: &Path, patterns: &[String], descriptor: &Path) -> Result<Option
                 source,
             })?;
     }
-    builder.build().map(Some).map_err(|source| SourceError::BadPattern {
-        path: descriptor.to_path_buf(),
-        pattern: patterns.join(", "),
-        source,
-    })
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| SourceError::BadPattern {
+            path: descriptor.to_path_buf(),
+            pattern: patterns.join(", "),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -312,13 +331,19 @@ mod tests {
         std::os::unix::fs::symlink("../inside.txt", dir.path().join("sub/ok")).unwrap();
         assert!(SourceTree::open(dir.path()).is_ok());
         std::os::unix::fs::symlink("../../etc/passwd", dir.path().join("sub/bad")).unwrap();
-        assert!(matches!(SourceTree::open(dir.path()), Err(SourceError::SymlinkEscapes { .. })));
+        assert!(matches!(
+            SourceTree::open(dir.path()),
+            Err(SourceError::SymlinkEscapes { .. })
+        ));
     }
 
     #[test]
     fn absolute_symlinks_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).unwrap();
-        assert!(matches!(SourceTree::open(dir.path()), Err(SourceError::SymlinkEscapes { .. })));
+        assert!(matches!(
+            SourceTree::open(dir.path()),
+            Err(SourceError::SymlinkEscapes { .. })
+        ));
     }
 }

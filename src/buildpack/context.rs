@@ -38,7 +38,11 @@ impl BuildEnv {
     pub fn new(user: Vec<(String, String)>) -> Self {
         let mut vars: Vec<(String, String)> = crate::env::HOST_ALLOWLIST
             .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| ((*name).to_owned(), value)))
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|value| ((*name).to_owned(), value))
+            })
             .collect();
         for (name, value) in &user {
             crate::env::set_var(&mut vars, name, value.clone());
@@ -69,7 +73,10 @@ impl BuildEnv {
     /// A command for `program` with exactly this environment, running in `dir`.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
         let mut command = Command::new(program);
-        command.env_clear().envs(self.vars.iter().map(|(k, v)| (k, v))).current_dir(dir);
+        command
+            .env_clear()
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir);
         command
     }
 }
@@ -159,7 +166,12 @@ impl LayerStore {
         &self.cache
     }
 
-    fn restorable(&self, name: &LayerName, types: LayerTypes, metadata: &Value) -> Result<LayerRecord, Vec<String>> {
+    fn restorable(
+        &self,
+        name: &LayerName,
+        types: LayerTypes,
+        metadata: &Value,
+    ) -> Result<LayerRecord, Vec<String>> {
         if self.clear {
             return Err(vec!["the cache was cleared (--clear-cache)".to_owned()]);
         }
@@ -170,12 +182,21 @@ impl LayerStore {
             return Err(vec!["no cached layer".to_owned()]);
         };
         let reasons = invalidation_reasons(&record.metadata, metadata);
-        if reasons.is_empty() { Ok(record) } else { Err(reasons) }
+        if reasons.is_empty() {
+            Ok(record)
+        } else {
+            Err(reasons)
+        }
     }
 
     /// A directory layer. Restored when its cached metadata equals `metadata` and its cached
     /// content is still there; otherwise an empty directory to fill.
-    pub fn dir_layer(&self, name: &str, types: LayerTypes, metadata: Value) -> Result<Layer, BuildpackFailure> {
+    pub fn dir_layer(
+        &self,
+        name: &str,
+        types: LayerTypes,
+        metadata: Value,
+    ) -> Result<Layer, BuildpackFailure> {
         let name = LayerName::new(name).map_err(boxed)?;
         match self.restorable(&name, types, &metadata) {
             Ok(LayerRecord {
@@ -190,12 +211,23 @@ impl LayerStore {
                 metadata,
                 state: LayerState::Restored,
             }),
-            Ok(_) => self.empty_dir_layer(name, types, metadata, vec!["cached content is missing".to_owned()]),
+            Ok(_) => self.empty_dir_layer(
+                name,
+                types,
+                metadata,
+                vec!["cached content is missing".to_owned()],
+            ),
             Err(reasons) => self.empty_dir_layer(name, types, metadata, reasons),
         }
     }
 
-    fn empty_dir_layer(&self, name: LayerName, types: LayerTypes, metadata: Value, reasons: Vec<String>) -> Result<Layer, BuildpackFailure> {
+    fn empty_dir_layer(
+        &self,
+        name: LayerName,
+        types: LayerTypes,
+        metadata: Value,
+        reasons: Vec<String>,
+    ) -> Result<Layer, BuildpackFailure> {
         let dir = self.staging.join(name.as_str());
         if dir.exists() {
             fs_err::remove_dir_all(&dir).map_err(boxed_io)?;

@@ -70,20 +70,26 @@ validated_name!(
     BuildpackId,
     "buildpack id",
     "use letters, digits, `.`, `/` and `-`, not `app`, `config` or `sbom`",
-    |value| value.chars().all(|c| c.is_ascii_alphanumeric() || "./-".contains(c))
+    |value| value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "./-".contains(c))
         && !["app", "config", "sbom"].contains(&value)
 );
 validated_name!(
     ProcessType,
     "process type",
     "use letters, digits, `.`, `_` and `-`",
-    |value| value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    |value| value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 );
 validated_name!(
     LayerName,
     "layer name",
     "use letters, digits, `.`, `_` and `-`, not `build`, `launch` or `store`",
-    |value| value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    |value| value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         && !["build", "launch", "store"].contains(&value)
         && !value.starts_with('.')
 );
@@ -108,7 +114,10 @@ mod tests {
 
     #[test]
     fn validates_names() {
-        assert_eq!(BuildpackId::new("kiln/python").unwrap().escaped(), "kiln_python");
+        assert_eq!(
+            BuildpackId::new("kiln/python").unwrap().escaped(),
+            "kiln_python"
+        );
         assert!(BuildpackId::new("app").is_err());
         assert!(BuildpackId::new("has space").is_err());
         assert!(ProcessType::new("web").is_ok());

@@ -134,7 +134,11 @@ pub fn invalidation_reasons(cached: &Value, new: &Value) -> Vec<String> {
             vec!["metadata changed".to_owned()]
         };
     };
-    let keys: BTreeMap<&String, ()> = cached.keys().chain(new.keys()).map(|key| (key, ())).collect();
+    let keys: BTreeMap<&String, ()> = cached
+        .keys()
+        .chain(new.keys())
+        .map(|key| (key, ()))
+        .collect();
     let mut reasons = Vec::new();
     for key in keys.into_keys() {
         match (cached.get(key), new.get(key)) {
@@ -154,7 +158,13 @@ fn describe_change(key: &str, old: &Value, new: &Value) -> String {
         other => other.to_string(),
     };
     let (old, new) = (text(old), text(new));
-    let looks_like_hash = |value: &str| value.len() >= 32 && value.trim_start_matches("sha256:").chars().all(|c| c.is_ascii_hexdigit());
+    let looks_like_hash = |value: &str| {
+        value.len() >= 32
+            && value
+                .trim_start_matches("sha256:")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+    };
     if looks_like_hash(&old) || looks_like_hash(&new) || old.len() > 60 || new.len() > 60 {
         format!("{key} changed")
     } else {
@@ -180,7 +190,12 @@ mod tests {
         let new = json!({"requirements.txt": "bb".repeat(32), "pip": "24.2", "arch": "amd64"});
         assert_eq!(
             invalidation_reasons(&cached, &new),
-            ["arch is new", "old is gone", "pip 24.0 → 24.2", "requirements.txt changed"]
+            [
+                "arch is new",
+                "old is gone",
+                "pip 24.0 → 24.2",
+                "requirements.txt changed"
+            ]
         );
     }
 }

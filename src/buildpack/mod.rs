@@ -8,11 +8,17 @@ mod layers;
 mod order;
 mod process;
 
-pub use context::{BuildContext, BuildEnv, DetectContext, LayerStore, RuntimeLayer, RuntimeProvider, Target};
+pub use context::{
+    BuildContext, BuildEnv, DetectContext, LayerStore, RuntimeLayer, RuntimeProvider, Target,
+};
 pub use descriptor::{BuildpackDescriptor, DescriptorError};
 pub use ids::{BuildpackId, InvalidName, LayerName, ProcessType};
-pub use layers::{EnvAction, EnvChange, Layer, LayerContent, LayerState, LayerTypes, invalidation_reasons};
-pub use order::{DetectReport, GroupReport, Order, OrderGroup, OrderMember, Verdict, resolve_order};
+pub use layers::{
+    EnvAction, EnvChange, Layer, LayerContent, LayerState, LayerTypes, invalidation_reasons,
+};
+pub use order::{
+    DetectReport, GroupReport, Order, OrderGroup, OrderMember, Verdict, resolve_order,
+};
 pub use process::{Process, shell_quote};
 
 use crate::diagnostic::Diagnose;
@@ -79,7 +85,9 @@ impl Detection {
 
     /// A failure.
     pub fn fail(reason: impl Into<String>) -> Self {
-        Detection::Fail { reason: reason.into() }
+        Detection::Fail {
+            reason: reason.into(),
+        }
     }
 
     /// Whether it passed.

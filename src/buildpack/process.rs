@@ -24,7 +24,8 @@ pub struct Process {
 /// Characters that make a command line need a shell: expansion, quoting, redirection,
 /// pipelines, globs, command lists.
 const SHELL_SYNTAX: &[char] = &[
-    '$', '`', '\'', '"', '\\', '|', '&', ';', '<', '>', '(', ')', '*', '?', '[', ']', '{', '}', '~', '#', '\n',
+    '$', '`', '\'', '"', '\\', '|', '&', ';', '<', '>', '(', ')', '*', '?', '[', ']', '{', '}',
+    '~', '#', '\n',
 ];
 
 impl Process {
@@ -32,7 +33,11 @@ impl Process {
     /// argv when it needs no shell, else a `/bin/sh -c` script.
     pub fn from_command_line(r#type: ProcessType, line: &str) -> Self {
         let line = line.trim();
-        let needs_shell = line.contains(SHELL_SYNTAX) || line.split_whitespace().next().is_some_and(|word| word.contains('='));
+        let needs_shell = line.contains(SHELL_SYNTAX)
+            || line
+                .split_whitespace()
+                .next()
+                .is_some_and(|word| word.contains('='));
         if needs_shell {
             Self {
                 r#type,
@@ -77,7 +82,11 @@ impl Process {
         if self.direct {
             self.command.iter().chain(&self.args).cloned().collect()
         } else {
-            vec!["/bin/sh".to_owned(), "-c".to_owned(), self.command.join(" ")]
+            vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                self.command.join(" "),
+            ]
         }
     }
 
@@ -85,11 +94,18 @@ impl Process {
     /// default ones (as the CNB launcher does).
     pub fn launcher_script(&self, app_dir: &str) -> String {
         let working_dir = self.working_dir.as_deref().unwrap_or(app_dir);
-        let mut script = format!("#!/bin/sh\n# kiln process `{}`\ncd {} || exit 1\n", self.r#type, shell_quote(working_dir));
+        let mut script = format!(
+            "#!/bin/sh\n# kiln process `{}`\ncd {} || exit 1\n",
+            self.r#type,
+            shell_quote(working_dir)
+        );
         if self.direct {
             if !self.args.is_empty() {
                 let defaults: Vec<String> = self.args.iter().map(|arg| shell_quote(arg)).collect();
-                script.push_str(&format!("[ \"$#\" -eq 0 ] && set -- {}\n", defaults.join(" ")));
+                script.push_str(&format!(
+                    "[ \"$#\" -eq 0 ] && set -- {}\n",
+                    defaults.join(" ")
+                ));
             }
             let command: Vec<String> = self.command.iter().map(|arg| shell_quote(arg)).collect();
             script.push_str(&format!("exec {} \"$@\"\n", command.join(" ")));
@@ -103,7 +119,11 @@ impl Process {
 
 /// Quote a word for POSIX sh.
 pub fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
         word.to_owned()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))

@@ -11,7 +11,10 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
 }
 
 /// Find a buildpack by id.
-pub fn find<'a>(buildpacks: &'a [Box<dyn Buildpack>], id: &BuildpackId) -> Option<&'a dyn Buildpack> {
+pub fn find<'a>(
+    buildpacks: &'a [Box<dyn Buildpack>],
+    id: &BuildpackId,
+) -> Option<&'a dyn Buildpack> {
     buildpacks
         .iter()
         .find(|buildpack| buildpack.descriptor().id() == id)

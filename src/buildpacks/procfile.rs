@@ -3,14 +3,17 @@
 use std::sync::LazyLock;
 
 use crate::buildpack::{
-    BuildContext, BuildResult, Buildpack, BuildpackDescriptor, BuildpackFailure, DetectContext, Detection, Process,
-    ProcessType,
+    BuildContext, BuildResult, Buildpack, BuildpackDescriptor, BuildpackFailure, DetectContext,
+    Detection, Process, ProcessType,
 };
 use crate::diagnostic::{Diagnose, ErrorClass};
 
 static DESCRIPTOR: LazyLock<BuildpackDescriptor> = LazyLock::new(|| {
-    BuildpackDescriptor::parse(include_str!("../../buildpacks/kiln/procfile/buildpack.toml"), "kiln/procfile")
-        .expect("the embedded descriptor is valid")
+    BuildpackDescriptor::parse(
+        include_str!("../../buildpacks/kiln/procfile/buildpack.toml"),
+        "kiln/procfile",
+    )
+    .expect("the embedded descriptor is valid")
 });
 
 /// Errors in a Procfile.
@@ -18,7 +21,9 @@ static DESCRIPTOR: LazyLock<BuildpackDescriptor> = LazyLock::new(|| {
 pub enum ProcfileError {
     #[error("Procfile line {line}: `{text}` is not `type: command`")]
     BadLine { line: usize, text: String },
-    #[error("Procfile line {line}: `{name}` is not a valid process type (letters, digits, `.`, `_`, `-`)")]
+    #[error(
+        "Procfile line {line}: `{name}` is not a valid process type (letters, digits, `.`, `_`, `-`)"
+    )]
     BadType { line: usize, name: String },
     #[error("Procfile line {line}: process type `{name}` is defined twice")]
     Duplicate { line: usize, name: String },
@@ -36,7 +41,9 @@ impl Diagnose for ProcfileError {
     fn hint(&self) -> Option<String> {
         match self {
             ProcfileError::Read(_) => None,
-            _ => Some("each Procfile line reads `type: command`, e.g. `web: python3 app.py`".to_owned()),
+            _ => Some(
+                "each Procfile line reads `type: command`, e.g. `web: python3 app.py`".to_owned(),
+            ),
         }
     }
 }
@@ -67,7 +74,10 @@ pub fn parse_procfile(text: &str) -> Result<Vec<Process>, ProcfileError> {
             line,
             name: name.to_owned(),
         })?;
-        if processes.iter().any(|existing| existing.r#type == process_type) {
+        if processes
+            .iter()
+            .any(|existing| existing.r#type == process_type)
+        {
             return Err(ProcfileError::Duplicate {
                 line,
                 name: name.to_owned(),
@@ -78,7 +88,10 @@ pub fn parse_procfile(text: &str) -> Result<Vec<Process>, ProcfileError> {
     if processes.is_empty() {
         return Err(ProcfileError::Empty);
     }
-    let default_index = match processes.iter().position(|process| process.r#type == ProcessType::web()) {
+    let default_index = match processes
+        .iter()
+        .position(|process| process.r#type == ProcessType::web())
+    {
         Some(index) => Some(index),
         None if processes.len() == 1 => Some(0),
         None => None,
@@ -98,12 +111,22 @@ impl Buildpack for Procfile {
     }
 
     fn detect(&self, context: &DetectContext<'_>) -> Result<Detection, BuildpackFailure> {
-        match context.source.read_to_string("Procfile").map_err(ProcfileError::Read)? {
+        match context
+            .source
+            .read_to_string("Procfile")
+            .map_err(ProcfileError::Read)?
+        {
             None => Ok(Detection::fail("no Procfile")),
             Some(text) => {
                 let processes = parse_procfile(&text)?;
-                let types: Vec<String> = processes.iter().map(|process| process.r#type.to_string()).collect();
-                Ok(Detection::pass(format!("Procfile defines {}", types.join(", "))))
+                let types: Vec<String> = processes
+                    .iter()
+                    .map(|process| process.r#type.to_string())
+                    .collect();
+                Ok(Detection::pass(format!(
+                    "Procfile defines {}",
+                    types.join(", ")
+                )))
             }
         }
     }
@@ -116,7 +139,11 @@ impl Buildpack for Procfile {
             .ok_or(ProcfileError::Empty)?;
         let processes = parse_procfile(&text)?;
         for process in &processes {
-            context.log(&format!("process `{}`: {}", process.r#type, process.command.join(" ")));
+            context.log(&format!(
+                "process `{}`: {}",
+                process.r#type,
+                process.command.join(" ")
+            ));
         }
         Ok(BuildResult {
             processes,
@@ -131,7 +158,9 @@ mod tests {
 
     #[test]
     fn parses_types_and_marks_web_default() {
-        let processes = parse_procfile("# comment\nweb: python3 app.py\nworker: python3 worker.py --loop\n").unwrap();
+        let processes =
+            parse_procfile("# comment\nweb: python3 app.py\nworker: python3 worker.py --loop\n")
+                .unwrap();
         assert_eq!(processes.len(), 2);
         assert!(processes[0].default);
         assert!(!processes[1].default);
@@ -147,10 +176,25 @@ mod tests {
 
     #[test]
     fn rejects_malformed_lines() {
-        assert!(matches!(parse_procfile("just words"), Err(ProcfileError::BadLine { line: 1, .. })));
-        assert!(matches!(parse_procfile("web:"), Err(ProcfileError::BadLine { .. })));
-        assert!(matches!(parse_procfile("we b: x"), Err(ProcfileError::BadType { .. })));
-        assert!(matches!(parse_procfile("web: a\nweb: b"), Err(ProcfileError::Duplicate { line: 2, .. })));
-        assert!(matches!(parse_procfile("\n# only comments\n"), Err(ProcfileError::Empty)));
+        assert!(matches!(
+            parse_procfile("just words"),
+            Err(ProcfileError::BadLine { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse_procfile("web:"),
+            Err(ProcfileError::BadLine { .. })
+        ));
+        assert!(matches!(
+            parse_procfile("we b: x"),
+            Err(ProcfileError::BadType { .. })
+        ));
+        assert!(matches!(
+            parse_procfile("web: a\nweb: b"),
+            Err(ProcfileError::Duplicate { line: 2, .. })
+        ));
+        assert!(matches!(
+            parse_procfile("\n# only comments\n"),
+            Err(ProcfileError::Empty)
+        ));
     }
 }

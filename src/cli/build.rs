@@ -18,7 +18,7 @@ pub struct BuildArgs {
     /// The app directory.
     #[arg(long, short = 'p', default_value = ".")]
     pub path: PathBuf,
-    /// Base image to run on: a store name, oci:DIR[:tag], oci-archive:FILE, docker-archive:FILE.
+    /// Base image to run on: a store name, oci:DIR[:tag], oci-archive:FILE, docker-archive:FILE, docker://REF.
     #[arg(long)]
     pub run_image: Option<String>,
     /// Use only these buildpacks, in this order (repeatable), e.g. `kiln/python`.
@@ -30,9 +30,14 @@ pub struct BuildArgs {
     /// File of NAME=VALUE lines for build-time variables.
     #[arg(long = "env-file")]
     pub env_files: Vec<PathBuf>,
-    /// Also write the image here: oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag].
+    /// Also write the image here: oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag], docker://REF.
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
+    /// Also push the image to the registry its name points at (uploads only missing blobs).
+    #[arg(long)]
+    pub publish: bool,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
     /// The process type the image starts by default.
     #[arg(long, short = 'D')]
     pub default_process: Option<String>,
@@ -71,11 +76,14 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         Some(text) => RunImageChoice::Location(ImageLocation::parse(text)?),
         None => RunImageChoice::Default,
     };
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|text| ImageLocation::parse(text))
         .collect::<Result<Vec<_>, _>>()?;
+    if args.publish {
+        outputs.push(ImageLocation::Registry(args.name.clone()));
+    }
     let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let request = BuildRequest {
         name,
@@ -89,6 +97,7 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         compression: args.compression,
         clear_cache: args.clear_cache,
         report_path: args.report,
+        registry: args.registry.transport(),
     };
     let cache = open_cache()?;
     let log = |line: &str| ui.info(line);
@@ -100,7 +109,12 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
             (false, false) => "rebuilt, same content".to_owned(),
             (false, true) => "built".to_owned(),
         };
-        ui.info(&format!("  {}/{}: {status} ({})", layer.buildpack, layer.name, &layer.digest[7..19]));
+        ui.info(&format!(
+            "  {}/{}: {status} ({})",
+            layer.buildpack,
+            layer.name,
+            &layer.digest[7..19]
+        ));
         if !layer.reasons.is_empty() {
             ui.detail(&format!("      because {}", layer.reasons.join("; ")));
         }

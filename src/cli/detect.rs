@@ -58,11 +58,18 @@ pub fn run(args: DetectArgs, _ui: &Ui) -> anyhow::Result<i32> {
                     Detection::Fail { reason } => ("fail", reason),
                 };
                 let optional = if member.optional { " (optional)" } else { "" };
-                print_out(&format!("  {mark}  {}@{}{optional}: {reason}", member.id, member.version));
+                print_out(&format!(
+                    "  {mark}  {}@{}{optional}: {reason}",
+                    member.id, member.version
+                ));
             }
         }
         match report.chosen {
-            Some(index) => print_out(&format!("chosen: group {} ({})", index + 1, report.buildpacks.join(", "))),
+            Some(index) => print_out(&format!(
+                "chosen: group {} ({})",
+                index + 1,
+                report.buildpacks.join(", ")
+            )),
             None => print_out("chosen: none"),
         }
         if !report.also_matched.is_empty() {

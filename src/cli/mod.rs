@@ -3,7 +3,11 @@
 mod build;
 mod cache_cmd;
 mod detect;
+mod inspect;
+mod rebase;
+mod registry_args;
 pub mod render;
+mod run;
 pub mod ui;
 
 use clap::{Parser, Subcommand};
@@ -29,9 +33,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Detect, build and export an image of the app.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Show which buildpacks match the app, and why.
     Detect(detect::DetectArgs),
+    /// Run an image rootless, without a daemon (shares the host network).
+    Run(run::RunArgs),
+    /// Show an image's base, rebasability, buildpacks, layers and processes.
+    Inspect(inspect::InspectArgs),
+    /// Move an image onto a new (patched) base without rebuilding.
+    Rebase(rebase::RebaseArgs),
     /// Manage kiln's cache and local image store.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -55,15 +65,22 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { render::EXIT_USAGE } else { render::EXIT_OK };
+            let code = if error.use_stderr() {
+                render::EXIT_USAGE
+            } else {
+                render::EXIT_OK
+            };
             let _ = error.print();
             return code;
         }
     };
     let ui = Ui::new(cli.quiet, cli.verbose);
     let result = match cli.command {
-        Command::Build(args) => build::run(args, &ui),
+        Command::Build(args) => build::run(*args, &ui),
         Command::Detect(args) => detect::run(args, &ui),
+        Command::Run(args) => run::run(args, &ui),
+        Command::Inspect(args) => inspect::run(args, &ui),
+        Command::Rebase(args) => rebase::run(args, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };
     match result {

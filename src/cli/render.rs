@@ -25,12 +25,16 @@ fn diagnose(error: &anyhow::Error) -> Option<(ErrorClass, Option<String>)> {
             crate::pipeline::PipelineError,
             crate::images::OpenImageError,
             crate::export::ExportError,
+            crate::registry::RegistryError,
             crate::env::EnvError,
             crate::cache::CacheError,
             crate::pipeline::builder::BuilderError,
             crate::pipeline::time::BadCreationTime,
             crate::cache::PruneError,
             super::CliError,
+            crate::run::RunError,
+            crate::oci::OciError,
+            super::rebase::RebaseCommandError,
         );
         if let Some(failure) = cause.downcast_ref::<crate::buildpack::BuildpackFailure>() {
             return Some((failure.class(), failure.hint()));

@@ -92,7 +92,12 @@ impl LayerCache {
     /// Store a record. With `new_content`, that directory is moved into the cache first and
     /// becomes the record's content; older content directories of the layer are removed
     /// after the record is in place.
-    pub fn store(&self, name: &str, mut record: LayerRecord, new_content: Option<&Path>) -> Result<(), LayerCacheError> {
+    pub fn store(
+        &self,
+        name: &str,
+        mut record: LayerRecord,
+        new_content: Option<&Path>,
+    ) -> Result<(), LayerCacheError> {
         let write_error = |source| LayerCacheError::Write {
             path: self.dir.clone(),
             source,
@@ -103,9 +108,11 @@ impl LayerCache {
             fs_err::rename(source, self.content_dir(name, &token)).map_err(write_error)?;
             record.content = Some(token);
         }
-        let bytes = serde_json::to_vec_pretty(&record).map_err(|error| write_error(io::Error::other(error)))?;
+        let bytes = serde_json::to_vec_pretty(&record)
+            .map_err(|error| write_error(io::Error::other(error)))?;
         atomic_write(&self.record_path(name), &bytes)?;
-        self.remove_stale_content(name, record.content.as_deref()).map_err(write_error)
+        self.remove_stale_content(name, record.content.as_deref())
+            .map_err(write_error)
     }
 
     /// Forget a layer and its content.
@@ -156,14 +163,19 @@ impl LayerCache {
 fn random_token() -> String {
     let file = tempfile::Builder::new().prefix("").tempfile();
     // A temp file name is a cheap source of randomness without another dependency.
-    let from_temp = file
-        .ok()
-        .and_then(|file| file.path().file_name().map(|name| name.to_string_lossy().into_owned()));
+    let from_temp = file.ok().and_then(|file| {
+        file.path()
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+    });
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.subsec_nanos())
         .unwrap_or_default();
-    format!("{}{nanos:08x}", from_temp.unwrap_or_default().replace('.', ""))
+    format!(
+        "{}{nanos:08x}",
+        from_temp.unwrap_or_default().replace('.', "")
+    )
 }
 
 #[cfg(test)]
@@ -187,7 +199,10 @@ mod tests {
         cache.store("deps", record, Some(&staged)).unwrap();
         let first = cache.load("deps").unwrap();
         let first_dir = cache.content_dir("deps", first.content.as_ref().unwrap());
-        assert_eq!(std::fs::read_to_string(first_dir.join("lib.py")).unwrap(), "v1");
+        assert_eq!(
+            std::fs::read_to_string(first_dir.join("lib.py")).unwrap(),
+            "v1"
+        );
 
         std::fs::create_dir(&staged).unwrap();
         std::fs::write(staged.join("lib.py"), "v2").unwrap();
@@ -205,7 +220,10 @@ mod tests {
         assert_eq!(second.metadata, json!({"version": 2}));
         assert!(!first_dir.exists(), "old content is cleaned up");
         let second_dir = cache.content_dir("deps", second.content.as_ref().unwrap());
-        assert_eq!(std::fs::read_to_string(second_dir.join("lib.py")).unwrap(), "v2");
+        assert_eq!(
+            std::fs::read_to_string(second_dir.join("lib.py")).unwrap(),
+            "v2"
+        );
     }
 
     #[test]
@@ -214,7 +232,9 @@ mod tests {
         let cache = LayerCache::new(root.path().to_path_buf());
         let staged = root.path().join("staged");
         std::fs::create_dir(&staged).unwrap();
-        cache.store("deps", LayerRecord::default(), Some(&staged)).unwrap();
+        cache
+            .store("deps", LayerRecord::default(), Some(&staged))
+            .unwrap();
         let token = cache.load("deps").unwrap().content.unwrap();
         std::fs::remove_dir_all(cache.content_dir("deps", &token)).unwrap();
         assert_eq!(cache.load("deps").unwrap().content, None);

@@ -6,7 +6,18 @@ use flate2::{Compress, Crc, FlushCompress};
 use rayon::prelude::*;
 
 /// Layer blob compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// gzip, readable by every registry and runtime.
@@ -93,6 +104,9 @@ pub struct ParallelGzEncoder<W: Write> {
     batch: Vec<Vec<u8>>,
     dictionary: Vec<u8>,
     crc: Crc,
+    /// The batch being compressed in the background while the next one fills up, so
+    /// producing the tar and compressing it overlap (as pigz overlaps reading and deflate).
+    in_flight: Option<std::thread::JoinHandle<Vec<io::Result<DeflatedChunk>>>>,
 }
 
 impl<W: Write> ParallelGzEncoder<W> {
@@ -106,6 +120,7 @@ impl<W: Write> ParallelGzEncoder<W> {
             batch: Vec::new(),
             dictionary: Vec::new(),
             crc: Crc::new(),
+            in_flight: None,
         })
     }
 
@@ -113,6 +128,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         rayon::current_num_threads().max(1) * 2
     }
 
+    /// Hand the filled batch to a background thread (after writing out the one before).
     fn compress_batch(&mut self) -> io::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -123,17 +139,31 @@ impl<W: Write> ParallelGzEncoder<W> {
         for chunk in &batch[..batch.len() - 1] {
             dictionaries.push(tail(chunk).to_vec());
         }
-        let results: Vec<io::Result<(Vec<u8>, Crc)>> = batch
-            .par_iter()
-            .zip(dictionaries.par_iter())
-            .map(|(chunk, dictionary)| deflate_chunk(chunk, dictionary))
-            .collect();
+        self.dictionary = tail(batch.last().expect("non-empty")).to_vec();
+        self.drain_in_flight()?;
+        self.in_flight = Some(std::thread::spawn(move || {
+            batch
+                .par_iter()
+                .zip(dictionaries.par_iter())
+                .map(|(chunk, dictionary)| deflate_chunk(chunk, dictionary))
+                .collect()
+        }));
+        Ok(())
+    }
+
+    /// Write out the batch compressing in the background, in order.
+    fn drain_in_flight(&mut self) -> io::Result<()> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let results = handle
+            .join()
+            .map_err(|_| io::Error::other("a compression thread panicked"))?;
         for result in results {
             let (compressed, crc) = result?;
             self.out.write_all(&compressed)?;
             self.crc.combine(&crc);
         }
-        self.dictionary = tail(batch.last().expect("non-empty")).to_vec();
         Ok(())
     }
 
@@ -153,6 +183,7 @@ impl<W: Write> ParallelGzEncoder<W> {
             self.batch.push(chunk);
         }
         self.compress_batch()?;
+        self.drain_in_flight()?;
         let mut last = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
         let mut end = Vec::with_capacity(16);
         last.compress_vec(&[], &mut end, FlushCompress::Finish)
@@ -164,14 +195,19 @@ impl<W: Write> ParallelGzEncoder<W> {
     }
 }
 
+/// One chunk's raw deflate bytes and the CRC of its input.
+type DeflatedChunk = (Vec<u8>, Crc);
+
 fn tail(chunk: &[u8]) -> &[u8] {
     &chunk[chunk.len().saturating_sub(DICTIONARY)..]
 }
 
-fn deflate_chunk(chunk: &[u8], dictionary: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
+fn deflate_chunk(chunk: &[u8], dictionary: &[u8]) -> io::Result<DeflatedChunk> {
     let mut compress = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
     if !dictionary.is_empty() {
-        compress.set_dictionary(dictionary).map_err(io::Error::other)?;
+        compress
+            .set_dictionary(dictionary)
+            .map_err(io::Error::other)?;
     }
     let mut out = Vec::with_capacity(chunk.len() / 2 + 1024);
     let mut input = chunk;
@@ -225,7 +261,11 @@ mod tests {
                 state ^= state >> 7;
                 state ^= state << 17;
                 // Half text-like, half noise, so both code paths of deflate are exercised.
-                if index % 2 == 0 { b'a' + (state % 8) as u8 } else { state as u8 }
+                if index % 2 == 0 {
+                    b'a' + (state % 8) as u8
+                } else {
+                    state as u8
+                }
             })
             .collect()
     }
@@ -252,8 +292,14 @@ mod tests {
     #[test]
     fn gzip_output_does_not_depend_on_thread_count() {
         let data = pseudo_random(3 * GZIP_CHUNK + 5);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
         assert_eq!(one.install(|| gzip(&data)), four.install(|| gzip(&data)));
     }
 

@@ -73,11 +73,19 @@ struct PathKey(Vec<u8>);
 
 impl PathKey {
     fn new(path: &str) -> Self {
-        Self(path.bytes().map(|b| if b == b'/' { 0 } else { b }).collect())
+        Self(
+            path.bytes()
+                .map(|b| if b == b'/' { 0 } else { b })
+                .collect(),
+        )
     }
 
     fn path(&self) -> String {
-        let bytes: Vec<u8> = self.0.iter().map(|&b| if b == 0 { b'/' } else { b }).collect();
+        let bytes: Vec<u8> = self
+            .0
+            .iter()
+            .map(|&b| if b == 0 { b'/' } else { b })
+            .collect();
         String::from_utf8(bytes).expect("keys are built from strings")
     }
 }
@@ -150,7 +158,13 @@ impl LayerEntries {
     }
 
     /// Add a file with in-memory content.
-    pub fn add_bytes(&mut self, path: &str, bytes: Vec<u8>, mode: u32, owner: Owner) -> Result<(), EntryPathError> {
+    pub fn add_bytes(
+        &mut self,
+        path: &str,
+        bytes: Vec<u8>,
+        mode: u32,
+        owner: Owner,
+    ) -> Result<(), EntryPathError> {
         self.insert(
             path,
             Entry {
@@ -162,7 +176,12 @@ impl LayerEntries {
     }
 
     /// Add a symlink.
-    pub fn add_symlink(&mut self, path: &str, target: &str, owner: Owner) -> Result<(), EntryPathError> {
+    pub fn add_symlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        owner: Owner,
+    ) -> Result<(), EntryPathError> {
         self.insert(
             path,
             Entry {
@@ -221,7 +240,8 @@ impl LayerEntries {
             if let EntryKind::HardLink(target) = &entry.kind {
                 entry.kind = EntryKind::HardLink(format!("{prefix}/{target}"));
             }
-            out.entries.insert(PathKey::new(&format!("{prefix}/{}", key.path())), entry);
+            out.entries
+                .insert(PathKey::new(&format!("{prefix}/{}", key.path())), entry);
         }
         Ok(out)
     }
@@ -273,10 +293,15 @@ mod tests {
     #[test]
     fn adds_missing_parents_with_given_owner() {
         let mut entries = LayerEntries::new();
-        entries.add_bytes("layers/bp/x/file", b"hi".to_vec(), 0o644, Owner::CNB).unwrap();
+        entries
+            .add_bytes("layers/bp/x/file", b"hi".to_vec(), 0o644, Owner::CNB)
+            .unwrap();
         entries.add_missing_parents(0o755, Owner::CNB);
         let order: Vec<String> = entries.iter().map(|(path, _)| path).collect();
-        assert_eq!(order, ["layers", "layers/bp", "layers/bp/x", "layers/bp/x/file"]);
+        assert_eq!(
+            order,
+            ["layers", "layers/bp", "layers/bp/x", "layers/bp/x/file"]
+        );
         assert_eq!(entries.get("layers").unwrap().owner, Owner::CNB);
     }
 }

@@ -28,7 +28,11 @@ impl DirOptions {
 
 /// Normalized permission bits for a file or directory.
 pub fn normalized_mode(is_dir: bool, disk_mode: u32) -> u32 {
-    if is_dir || disk_mode & 0o100 != 0 { 0o755 } else { 0o644 }
+    if is_dir || disk_mode & 0o100 != 0 {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 /// Entries for everything under `root` (not `root` itself) that `keep` accepts; `keep` gets
@@ -51,7 +55,10 @@ pub fn entries_from_dir(
             path: error.path().unwrap_or(root).to_path_buf(),
             source: error.into(),
         })?;
-        let relative = item.path().strip_prefix(root).expect("walkdir stays under root");
+        let relative = item
+            .path()
+            .strip_prefix(root)
+            .expect("walkdir stays under root");
         let file_type = item.file_type();
         if !keep(relative, file_type.is_dir()) {
             if file_type.is_dir() {
@@ -78,10 +85,11 @@ pub fn entries_from_dir(
         let kind = if file_type.is_dir() {
             EntryKind::Dir
         } else if file_type.is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|source| LayerError::ReadFile {
-                path: item.path().to_path_buf(),
-                source,
-            })?;
+            let target =
+                std::fs::read_link(item.path()).map_err(|source| LayerError::ReadFile {
+                    path: item.path().to_path_buf(),
+                    source,
+                })?;
             EntryKind::Symlink(target.to_string_lossy().into_owned())
         } else if file_type.is_file() {
             let inode = (metadata.dev(), metadata.ino());
@@ -99,7 +107,10 @@ pub fn entries_from_dir(
             }
         } else {
             debug_assert!(
-                file_type.is_socket() || file_type.is_fifo() || file_type.is_block_device() || file_type.is_char_device()
+                file_type.is_socket()
+                    || file_type.is_fifo()
+                    || file_type.is_block_device()
+                    || file_type.is_char_device()
             );
             continue;
         };
@@ -132,13 +143,21 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/run.sh"), "#!/bin/sh").unwrap();
-        std::fs::set_permissions(root.join("sub/run.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(
+            root.join("sub/run.sh"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         std::fs::write(root.join("b.txt"), "b").unwrap();
-        std::fs::set_permissions(root.join("b.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(root.join("b.txt"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
         std::fs::hard_link(root.join("b.txt"), root.join("c.txt")).unwrap();
         std::os::unix::fs::symlink("b.txt", root.join("a-link")).unwrap();
         let entries = entries_from_dir(root, DirOptions::APP, |_, _| true).unwrap();
-        let listed: Vec<(String, u32)> = entries.iter().map(|(path, entry)| (path, entry.mode)).collect();
+        let listed: Vec<(String, u32)> = entries
+            .iter()
+            .map(|(path, entry)| (path, entry.mode))
+            .collect();
         assert_eq!(
             listed,
             [
@@ -149,8 +168,12 @@ mod tests {
                 ("sub/run.sh".to_owned(), 0o755)
             ]
         );
-        assert!(matches!(&entries.get("c.txt").unwrap().kind, EntryKind::HardLink(target) if target == "b.txt"));
-        assert!(matches!(&entries.get("a-link").unwrap().kind, EntryKind::Symlink(target) if target == "b.txt"));
+        assert!(
+            matches!(&entries.get("c.txt").unwrap().kind, EntryKind::HardLink(target) if target == "b.txt")
+        );
+        assert!(
+            matches!(&entries.get("a-link").unwrap().kind, EntryKind::Symlink(target) if target == "b.txt")
+        );
     }
 
     #[test]
@@ -159,7 +182,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
         std::fs::write(dir.path().join(".git/objects/x"), "x").unwrap();
         std::fs::write(dir.path().join("app.py"), "print()").unwrap();
-        let entries = entries_from_dir(dir.path(), DirOptions::APP, |path, _| path != Path::new(".git")).unwrap();
+        let entries = entries_from_dir(dir.path(), DirOptions::APP, |path, _| {
+            path != Path::new(".git")
+        })
+        .unwrap();
         let listed: Vec<String> = entries.iter().map(|(path, _)| path).collect();
         assert_eq!(listed, ["app.py"]);
     }

@@ -11,7 +11,9 @@ use std::io::BufWriter;
 
 pub use cache::{LayerCache, LayerCacheError, LayerRecord};
 pub use compress::{Compression, Encoder};
-pub use entry::{Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path};
+pub use entry::{
+    Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path,
+};
 pub use error::LayerError;
 pub use from_dir::{DirOptions, entries_from_dir, normalized_mode};
 pub use tar_writer::{LAYER_MTIME, write_tar};
@@ -35,14 +37,20 @@ pub struct WrittenLayer {
 
 /// Write `entries` as one layer blob in a single streaming pass: tar → diff_id hash →
 /// compressor → digest hash → temp file, renamed into `store` when complete.
-pub fn write_layer(entries: &LayerEntries, compression: Compression, store: &BlobStore) -> Result<WrittenLayer, LayerError> {
+pub fn write_layer(
+    entries: &LayerEntries,
+    compression: Compression,
+    store: &BlobStore,
+) -> Result<WrittenLayer, LayerError> {
     let write_error = |source| LayerError::WriteTar { source };
     let blob = store.writer()?;
     let encoder = compression.encoder(blob).map_err(write_error)?;
     let tar_sink = HashingWriter::new(BufWriter::with_capacity(256 * 1024, encoder));
     let tar_sink = write_tar(entries, tar_sink)?;
     let (buffered, diff_id, uncompressed_size) = tar_sink.finish();
-    let encoder = buffered.into_inner().map_err(|error| write_error(error.into_error()))?;
+    let encoder = buffered
+        .into_inner()
+        .map_err(|error| write_error(error.into_error()))?;
     let blob = encoder.finish().map_err(write_error)?;
     let (digest, size) = blob.commit(None)?;
     Ok(WrittenLayer {
@@ -91,15 +99,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::for_layout(dir.path());
         let mut entries = LayerEntries::new();
-        entries.add_bytes("workspace/a.txt", b"alpha".to_vec(), 0o644, Owner::CNB).unwrap();
+        entries
+            .add_bytes("workspace/a.txt", b"alpha".to_vec(), 0o644, Owner::CNB)
+            .unwrap();
         entries.add_missing_parents(0o755, Owner::CNB);
         for compression in [Compression::Gzip, Compression::Zstd] {
             let layer = write_layer(&entries, compression, &store).unwrap();
-            let blob = store.read_verified(&layer.digest, Some(layer.size)).unwrap();
+            let blob = store
+                .read_verified(&layer.digest, Some(layer.size))
+                .unwrap();
             let tar = match compression {
                 Compression::Gzip => {
                     let mut tar = Vec::new();
-                    flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut tar).unwrap();
+                    flate2::read::GzDecoder::new(blob.as_slice())
+                        .read_to_end(&mut tar)
+                        .unwrap();
                     tar
                 }
                 Compression::Zstd => zstd::decode_all(blob.as_slice()).unwrap(),

@@ -35,10 +35,15 @@ pub fn write_tar<W: Write>(entries: &LayerEntries, out: W) -> Result<W, LayerErr
                     FileSource::Bytes(bytes) => builder
                         .append_data(&mut header, &path, bytes.as_slice())
                         .map_err(write_error)?,
-                    FileSource::Path { path: disk_path, size } => {
-                        let file = fs_err::File::open(disk_path).map_err(|source| LayerError::ReadFile {
-                            path: disk_path.clone(),
-                            source,
+                    FileSource::Path {
+                        path: disk_path,
+                        size,
+                    } => {
+                        let file = fs_err::File::open(disk_path).map_err(|source| {
+                            LayerError::ReadFile {
+                                path: disk_path.clone(),
+                                source,
+                            }
                         })?;
                         let mut reader = ExactReader::new(file, *size, disk_path);
                         let result = builder.append_data(&mut header, &path, &mut reader);
@@ -51,11 +56,15 @@ pub fn write_tar<W: Write>(entries: &LayerEntries, out: W) -> Result<W, LayerErr
             }
             EntryKind::Symlink(target) => {
                 header.set_entry_type(tar::EntryType::Symlink);
-                builder.append_link(&mut header, &path, target).map_err(write_error)?;
+                builder
+                    .append_link(&mut header, &path, target)
+                    .map_err(write_error)?;
             }
             EntryKind::HardLink(target) => {
                 header.set_entry_type(tar::EntryType::Link);
-                builder.append_link(&mut header, &path, target).map_err(write_error)?;
+                builder
+                    .append_link(&mut header, &path, target)
+                    .map_err(write_error)?;
             }
         }
     }
@@ -99,13 +108,14 @@ impl<R: Read> Read for ExactReader<R> {
                 Err(error) => Err(error),
             };
         }
-        let limit = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..limit]).map_err(|source| {
+        let limit = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..limit]).inspect_err(|source| {
             self.error = Some(LayerError::ReadFile {
                 path: self.path.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),
             });
-            source
         })?;
         if n == 0 {
             return Err(self.changed());
@@ -122,10 +132,21 @@ mod tests {
 
     fn sample() -> LayerEntries {
         let mut entries = LayerEntries::new();
-        entries.add_bytes("workspace/app.py", b"print('hi')\n".to_vec(), 0o644, Owner::CNB).unwrap();
-        entries.add_symlink("workspace/link", "app.py", Owner::CNB).unwrap();
+        entries
+            .add_bytes(
+                "workspace/app.py",
+                b"print('hi')\n".to_vec(),
+                0o644,
+                Owner::CNB,
+            )
+            .unwrap();
+        entries
+            .add_symlink("workspace/link", "app.py", Owner::CNB)
+            .unwrap();
         let long = format!("workspace/{}/file", "d".repeat(150));
-        entries.add_bytes(&long, b"x".to_vec(), 0o644, Owner::CNB).unwrap();
+        entries
+            .add_bytes(&long, b"x".to_vec(), 0o644, Owner::CNB)
+            .unwrap();
         entries.add_missing_parents(0o755, Owner::CNB);
         entries
     }
@@ -151,7 +172,10 @@ mod tests {
             seen.push(entry.path().unwrap().to_string_lossy().into_owned());
         }
         assert_eq!(seen[0], "workspace/");
-        assert!(seen.iter().any(|path| path.ends_with("/file") && path.len() > 150));
+        assert!(
+            seen.iter()
+                .any(|path| path.ends_with("/file") && path.len() > 150)
+        );
     }
 
     #[test]
@@ -173,6 +197,9 @@ mod tests {
                 },
             )
             .unwrap();
-        assert!(matches!(write_tar(&entries, Vec::new()), Err(LayerError::FileChanged { .. })));
+        assert!(matches!(
+            write_tar(&entries, Vec::new()),
+            Err(LayerError::FileChanged { .. })
+        ));
     }
 }

@@ -12,7 +12,9 @@ use super::blobs::BlobStore;
 use super::canonical;
 use super::digest::{Digest, HashingReader};
 use super::error::{OciError, Result};
-use super::image::{Image, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD, OCI_MANIFEST, parse_json};
+use super::image::{
+    Image, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD, OCI_MANIFEST, parse_json,
+};
 use super::layer_reader::uncompressed_reader;
 use super::layout::{REF_NAME, pick_platform, resolve_manifest};
 use crate::layer::{EntryKind, FileSource, LayerEntries, Owner, write_tar};
@@ -22,10 +24,13 @@ use crate::layer::{EntryKind, FileSource, LayerEntries, Owner, write_tar};
 pub fn import_oci_archive(path: &Path, tag: Option<&str>, into: &BlobStore) -> Result<Image> {
     let location = path.display().to_string();
     let files = read_archive_files(path, into)?;
-    let index_bytes = files.small.get("index.json").ok_or_else(|| OciError::InvalidImage {
-        location: location.clone(),
-        problem: "the archive has no index.json (is it an oci-archive?)".to_owned(),
-    })?;
+    let index_bytes = files
+        .small
+        .get("index.json")
+        .ok_or_else(|| OciError::InvalidImage {
+            location: location.clone(),
+            problem: "the archive has no index.json (is it an oci-archive?)".to_owned(),
+        })?;
     let index: ImageIndex = parse_json(index_bytes, &location, "image index")?;
     let manifests = index.manifests();
     let descriptor = match tag {
@@ -79,7 +84,12 @@ fn read_archive_files(path: &Path, into: &BlobStore) -> Result<ArchiveFiles> {
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let name = entry.path().map_err(read_error)?.to_string_lossy().trim_start_matches("./").to_owned();
+        let name = entry
+            .path()
+            .map_err(read_error)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
         if name.ends_with(".json") || name == "oci-layout" || name == "repositories" {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(read_error)?;
@@ -91,14 +101,16 @@ fn read_archive_files(path: &Path, into: &BlobStore) -> Result<ArchiveFiles> {
             .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok());
         let mut writer = into.writer()?;
         io::copy(&mut entry, &mut writer).map_err(read_error)?;
-        let (digest, size) = writer.commit(expected.as_ref()).map_err(|error| match error {
-            OciError::DigestMismatch { digest, actual, .. } => OciError::DigestMismatch {
-                location: path.display().to_string(),
-                digest,
-                actual,
-            },
-            other => other,
-        })?;
+        let (digest, size) = writer
+            .commit(expected.as_ref())
+            .map_err(|error| match error {
+                OciError::DigestMismatch { digest, actual, .. } => OciError::DigestMismatch {
+                    location: path.display().to_string(),
+                    digest,
+                    actual,
+                },
+                other => other,
+            })?;
         files.stored.insert(name, (digest, size));
     }
     // Manifests and configs in an OCI archive are blobs too: make them available by digest.
@@ -108,9 +120,11 @@ fn read_archive_files(path: &Path, into: &BlobStore) -> Result<ArchiveFiles> {
             if digest.hex() != hex {
                 return Err(OciError::DigestMismatch {
                     location: path.display().to_string(),
-                    digest: format!("sha256:{hex}").parse().map_err(|source| OciError::BadDigest {
-                        location: path.display().to_string(),
-                        source,
+                    digest: format!("sha256:{hex}").parse().map_err(|source| {
+                        OciError::BadDigest {
+                            location: path.display().to_string(),
+                            source,
+                        }
                     })?,
                     actual: digest,
                 });
@@ -128,7 +142,11 @@ pub fn write_oci_archive(image: &Image, from: &BlobStore, path: &Path, tag: &str
         problem,
     };
     let mut descriptor = image.descriptor();
-    descriptor.set_annotations(Some([(REF_NAME.to_owned(), tag.to_owned())].into_iter().collect()));
+    descriptor.set_annotations(Some(
+        [(REF_NAME.to_owned(), tag.to_owned())]
+            .into_iter()
+            .collect(),
+    ));
     let index = oci_spec::image::ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -151,10 +169,19 @@ pub fn write_oci_archive(image: &Image, from: &BlobStore, path: &Path, tag: &str
             )
             .map_err(|error| entry_error(error.to_string()))
     };
-    add("oci-layout", bytes_source(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()))?;
+    add(
+        "oci-layout",
+        bytes_source(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+    )?;
     add("index.json", bytes_source(index_bytes))?;
-    add(&blob_name(&image.manifest_digest), bytes_source(image.manifest_bytes.clone()))?;
-    add(&blob_name(&image.config_digest()), bytes_source(image.config_bytes.clone()))?;
+    add(
+        &blob_name(&image.manifest_digest),
+        bytes_source(image.manifest_bytes.clone()),
+    )?;
+    add(
+        &blob_name(&image.config_digest()),
+        bytes_source(image.config_bytes.clone()),
+    )?;
     for layer in image.layers(from.location())? {
         from.verify(&layer.digest, Some(layer.size))?;
         add(
@@ -191,13 +218,17 @@ fn write_tar_atomically(entries: &LayerEntries, path: &Path) -> Result<()> {
         .prefix(".kiln-archive-")
         .tempfile_in(&parent)
         .map_err(write_error)?;
-    let temp = write_tar(entries, io::BufWriter::new(temp)).map_err(|error| OciError::WriteArchive {
-        path: path.to_path_buf(),
-        source: io::Error::other(error.to_string()),
-    })?;
-    let temp = temp.into_inner().map_err(|error| write_error(error.into_error()))?;
+    let temp =
+        write_tar(entries, io::BufWriter::new(temp)).map_err(|error| OciError::WriteArchive {
+            path: path.to_path_buf(),
+            source: io::Error::other(error.to_string()),
+        })?;
+    let temp = temp
+        .into_inner()
+        .map_err(|error| write_error(error.into_error()))?;
     temp.as_file().sync_data().map_err(write_error)?;
-    temp.persist(path).map_err(|error| write_error(error.error))?;
+    temp.persist(path)
+        .map_err(|error| write_error(error.error))?;
     Ok(())
 }
 
@@ -213,7 +244,13 @@ struct DockerArchiveEntry {
 
 /// Write `image` as a docker-archive at `path`, tagged `repo_tag` (e.g. `myapp:latest`).
 /// Layers are stored uncompressed, named by diff_id, as `docker save` does.
-pub fn write_docker_archive(image: &Image, from: &BlobStore, path: &Path, repo_tag: &str, scratch: &Path) -> Result<()> {
+pub fn write_docker_archive(
+    image: &Image,
+    from: &BlobStore,
+    path: &Path,
+    repo_tag: &str,
+    scratch: &Path,
+) -> Result<()> {
     let write_error = |source| OciError::WriteArchive {
         path: path.to_path_buf(),
         source,
@@ -256,11 +293,22 @@ pub fn write_docker_archive(image: &Image, from: &BlobStore, path: &Path, repo_t
             }
         }
         let size = fs_err::metadata(&unpacked).map_err(write_error)?.len();
-        add(&mut entries, &name, FileSource::Path { path: unpacked, size })?;
+        add(
+            &mut entries,
+            &name,
+            FileSource::Path {
+                path: unpacked,
+                size,
+            },
+        )?;
         layer_names.push(name);
     }
     let config_name = format!("{}.json", image.config_digest().hex());
-    add(&mut entries, &config_name, bytes_source(image.config_bytes.clone()))?;
+    add(
+        &mut entries,
+        &config_name,
+        bytes_source(image.config_bytes.clone()),
+    )?;
     let manifest = vec![DockerArchiveEntry {
         config: config_name,
         repo_tags: Some(vec![repo_tag.to_owned()]),
@@ -284,13 +332,16 @@ pub fn import_docker_archive(path: &Path, into: &BlobStore) -> Result<Image> {
         location: location.clone(),
         problem,
     };
-    let manifest_bytes = files
-        .small
-        .get("manifest.json")
-        .ok_or_else(|| invalid("the archive has no manifest.json (is it a docker-archive?)".to_owned()))?;
-    let entries: Vec<DockerArchiveEntry> = parse_json(manifest_bytes, &location, "docker-archive manifest")?;
+    let manifest_bytes = files.small.get("manifest.json").ok_or_else(|| {
+        invalid("the archive has no manifest.json (is it a docker-archive?)".to_owned())
+    })?;
+    let entries: Vec<DockerArchiveEntry> =
+        parse_json(manifest_bytes, &location, "docker-archive manifest")?;
     let [entry] = entries.as_slice() else {
-        return Err(invalid(format!("it holds {} images; kiln reads archives with one", entries.len())));
+        return Err(invalid(format!(
+            "it holds {} images; kiln reads archives with one",
+            entries.len()
+        )));
     };
     let config_bytes = files
         .small
@@ -302,10 +353,13 @@ pub fn import_docker_archive(path: &Path, into: &BlobStore) -> Result<Image> {
         })
         .ok_or_else(|| invalid(format!("its config {} is missing", entry.config)))?;
     let config_digest = into.put_bytes(&config_bytes)?;
-    let config: oci_spec::image::ImageConfiguration = parse_json(&config_bytes, &location, "image config")?;
+    let config: oci_spec::image::ImageConfiguration =
+        parse_json(&config_bytes, &location, "image config")?;
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != entry.layers.len() {
-        return Err(invalid("manifest.json and the config list different numbers of layers".to_owned()));
+        return Err(invalid(
+            "manifest.json and the config list different numbers of layers".to_owned(),
+        ));
     }
     let mut layers = Vec::new();
     for (name, diff_id) in entry.layers.iter().zip(diff_ids) {
@@ -324,11 +378,14 @@ pub fn import_docker_archive(path: &Path, into: &BlobStore) -> Result<Image> {
             media_type: media_type.to_owned(),
             diff_id: diff_id.clone(),
         };
-        let (actual, _) = Digest::of_reader(uncompressed_reader(into, &layer)?).map_err(|source| OciError::ReadBlob {
-            location: location.clone(),
-            digest: digest.clone(),
-            source,
-        })?;
+        let (actual, _) =
+            Digest::of_reader(uncompressed_reader(into, &layer)?).map_err(|source| {
+                OciError::ReadBlob {
+                    location: location.clone(),
+                    digest: digest.clone(),
+                    source,
+                }
+            })?;
         if actual != diff_id {
             return Err(OciError::DigestMismatch {
                 location: format!("{location} layer {name}"),
@@ -336,7 +393,11 @@ pub fn import_docker_archive(path: &Path, into: &BlobStore) -> Result<Image> {
                 actual,
             });
         }
-        layers.push(Descriptor::new(MediaType::from(media_type), *size, digest.to_oci()));
+        layers.push(Descriptor::new(
+            MediaType::from(media_type),
+            *size,
+            digest.to_oci(),
+        ));
     }
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)

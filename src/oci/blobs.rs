@@ -45,7 +45,9 @@ impl BlobStore {
 
     /// Size on disk of a present blob.
     pub fn size(&self, digest: &Digest) -> Option<u64> {
-        std::fs::metadata(self.path(digest)).ok().map(|meta| meta.len())
+        std::fs::metadata(self.path(digest))
+            .ok()
+            .map(|meta| meta.len())
     }
 
     /// Start writing a new blob; nothing is visible until [`BlobWriter::commit`].
@@ -76,17 +78,23 @@ impl BlobStore {
             return Ok(digest);
         }
         let mut writer = self.writer()?;
-        writer.write_all(bytes).map_err(|source| OciError::WriteBlob {
-            location: self.location.clone(),
-            source,
-        })?;
+        writer
+            .write_all(bytes)
+            .map_err(|source| OciError::WriteBlob {
+                location: self.location.clone(),
+                source,
+            })?;
         writer.commit(Some(&digest))?;
         Ok(digest)
     }
 
     /// Open a blob for streaming; the reader fails at end of stream if the content does not
     /// match `digest` (and `size`, when given).
-    pub fn open_verified(&self, digest: &Digest, size: Option<u64>) -> Result<VerifyingReader<fs_err::File>> {
+    pub fn open_verified(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<VerifyingReader<fs_err::File>> {
         let file = fs_err::File::open(self.path(digest)).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
                 OciError::MissingBlob {
@@ -101,7 +109,12 @@ impl BlobStore {
                 }
             }
         })?;
-        Ok(VerifyingReader::new(file, digest.clone(), size, self.location.clone()))
+        Ok(VerifyingReader::new(
+            file,
+            digest.clone(),
+            size,
+            self.location.clone(),
+        ))
     }
 
     /// Read a whole (small) blob and verify it.
@@ -202,7 +215,9 @@ impl BlobWriter {
             source,
         };
         let (buffered, digest, size) = self.inner.finish();
-        let temp = buffered.into_inner().map_err(|error| write_error(error.into_error()))?;
+        let temp = buffered
+            .into_inner()
+            .map_err(|error| write_error(error.into_error()))?;
         if let Some(expected) = expected
             && *expected != digest
         {
@@ -217,7 +232,8 @@ impl BlobWriter {
             return Ok((digest, size));
         }
         temp.as_file().sync_data().map_err(write_error)?;
-        temp.persist(&target).map_err(|error| write_error(error.error))?;
+        temp.persist(&target)
+            .map_err(|error| write_error(error.error))?;
         Ok((digest, size))
     }
 }
@@ -286,7 +302,10 @@ impl<R: Read> Read for VerifyingReader<R> {
                 });
             }
             if self.mismatch.is_some() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "blob does not match its digest"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "blob does not match its digest",
+                ));
             }
         }
         Ok(n)

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use oci_spec::image::{
-    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
-    ImageManifestBuilder, MediaType, Os, RootFs,
+    Arch, Config, Descriptor, History, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFs,
 };
 
 use super::blobs::BlobStore;
@@ -132,9 +132,12 @@ impl ImageBuilder {
         config.set_config(Some(runtime));
         config.set_history((!history.is_empty()).then_some(history));
         config.set_rootfs(RootFs::default());
-        config
-            .rootfs_mut()
-            .set_diff_ids(self.layers.iter().map(|layer| layer.diff_id.to_string()).collect());
+        config.rootfs_mut().set_diff_ids(
+            self.layers
+                .iter()
+                .map(|layer| layer.diff_id.to_string())
+                .collect(),
+        );
         let config_bytes = canonical::to_vec(&config).map_err(|source| OciError::Serialize {
             what: "image config",
             source,
@@ -143,7 +146,13 @@ impl ImageBuilder {
         let layer_descriptors: Vec<Descriptor> = self
             .layers
             .iter()
-            .map(|layer| Descriptor::new(MediaType::from(layer.media_type.as_str()), layer.size, layer.digest.to_oci()))
+            .map(|layer| {
+                Descriptor::new(
+                    MediaType::from(layer.media_type.as_str()),
+                    layer.size,
+                    layer.digest.to_oci(),
+                )
+            })
             .collect();
         let mut manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
@@ -159,10 +168,11 @@ impl ImageBuilder {
         if !self.annotations.is_empty() {
             manifest.set_annotations(Some(self.annotations.into_iter().collect()));
         }
-        let manifest_bytes = canonical::to_vec(&manifest).map_err(|source| OciError::Serialize {
-            what: "image manifest",
-            source,
-        })?;
+        let manifest_bytes =
+            canonical::to_vec(&manifest).map_err(|source| OciError::Serialize {
+                what: "image manifest",
+                source,
+            })?;
         let manifest_digest: Digest = store.put_bytes(&manifest_bytes)?;
         let image = Image::parse(manifest_bytes, config_bytes, store.location())?;
         debug_assert_eq!(image.manifest_digest, manifest_digest);

@@ -111,7 +111,11 @@ pub struct LifecycleMetadata {
     #[serde(default)]
     pub app: Vec<Sha>,
     /// Process-types layer.
-    #[serde(rename = "process-types", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "process-types",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub process_types: Option<Sha>,
     /// Buildpacks and their layers.
     #[serde(default)]
@@ -155,7 +159,11 @@ pub struct ProcessMetadata {
     #[serde(rename = "buildpackID")]
     pub buildpack_id: String,
     /// Working directory.
-    #[serde(rename = "working-dir", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "working-dir",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working_dir: Option<String>,
 }
 
@@ -169,7 +177,11 @@ pub struct BuildMetadata {
     #[serde(default)]
     pub processes: Vec<ProcessMetadata>,
     /// The default process type.
-    #[serde(rename = "buildpack-default-process-type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "buildpack-default-process-type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_process: Option<String>,
     /// Unknown fields kept verbatim.
     #[serde(flatten)]
@@ -177,7 +189,10 @@ pub struct BuildMetadata {
 }
 
 /// Parse a JSON label, `None` when absent or not valid.
-pub fn parse_label<T: serde::de::DeserializeOwned>(labels: &BTreeMap<String, String>, key: &str) -> Option<T> {
+pub fn parse_label<T: serde::de::DeserializeOwned>(
+    labels: &BTreeMap<String, String>,
+    key: &str,
+) -> Option<T> {
     serde_json::from_str(labels.get(key)?).ok()
 }
 

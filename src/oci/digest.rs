@@ -16,7 +16,9 @@ pub struct Digest {
 
 /// Why a string is not a digest.
 #[derive(Debug, thiserror::Error)]
-#[error("`{value}` is not a sha256 digest (expected `sha256:` followed by 64 lowercase hex characters)")]
+#[error(
+    "`{value}` is not a sha256 digest (expected `sha256:` followed by 64 lowercase hex characters)"
+)]
 pub struct InvalidDigest {
     /// The rejected text.
     pub value: String,
@@ -76,7 +78,11 @@ impl FromStr for Digest {
             value: value.to_owned(),
         };
         let hex = value.strip_prefix("sha256:").ok_or_else(invalid)?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(invalid());
         }
         Ok(Self {
@@ -206,7 +212,11 @@ mod tests {
     fn rejects_other_algorithms_and_bad_hex() {
         assert!("sha512:abcd".parse::<Digest>().is_err());
         assert!("sha256:ABCDEF".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "g".repeat(64)).parse::<Digest>().is_err());
+        assert!(
+            format!("sha256:{}", "g".repeat(64))
+                .parse::<Digest>()
+                .is_err()
+        );
     }
 
     #[test]

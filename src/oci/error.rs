@@ -76,7 +76,10 @@ pub enum OciError {
     #[error("{location} has no linux/amd64 image in its index")]
     NoMatchingPlatform { location: String },
     #[error("media type `{media_type}` in {location} is not supported")]
-    UnsupportedMediaType { location: String, media_type: String },
+    UnsupportedMediaType {
+        location: String,
+        media_type: String,
+    },
     #[error("{location} is invalid: {problem}")]
     InvalidImage { location: String, problem: String },
     #[error("bad digest in {location}")]

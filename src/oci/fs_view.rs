@@ -45,8 +45,24 @@ impl FsView {
             };
             let mut archive = tar::Archive::new(uncompressed_reader(store, &layer)?);
             for entry in archive.entries().map_err(read_error)? {
-                let mut entry = entry.map_err(read_error)?;
-                let raw_path = entry.path().map_err(read_error)?.to_string_lossy().into_owned();
+                let mut entry = match entry {
+                    Ok(entry) => entry,
+                    // Some tools (umoci 0.4's `insert`) end layers without padding or the
+                    // end-of-archive blocks; everything listed so far is still right.
+                    // (the tar crate reports that as a plain "unexpected EOF…" error).
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::UnexpectedEof
+                            || error.to_string().starts_with("unexpected EOF") =>
+                    {
+                        break;
+                    }
+                    Err(error) => return Err(read_error(error)),
+                };
+                let raw_path = entry
+                    .path()
+                    .map_err(read_error)?
+                    .to_string_lossy()
+                    .into_owned();
                 let path = clean(&raw_path);
                 if path.is_empty() {
                     continue;
@@ -60,14 +76,20 @@ impl FsView {
                     continue;
                 }
                 if let Some(hidden) = name.strip_prefix(".wh.") {
-                    let target = if parent.is_empty() { hidden.to_owned() } else { format!("{parent}/{hidden}") };
+                    let target = if parent.is_empty() {
+                        hidden.to_owned()
+                    } else {
+                        format!("{parent}/{hidden}")
+                    };
                     view.remove_tree(&target);
                     continue;
                 }
                 let header = entry.header();
                 let kind = match header.entry_type() {
                     tar::EntryType::Directory => NodeKind::Dir,
-                    tar::EntryType::Regular | tar::EntryType::Link | tar::EntryType::Continuous => NodeKind::File,
+                    tar::EntryType::Regular | tar::EntryType::Link | tar::EntryType::Continuous => {
+                        NodeKind::File
+                    }
                     tar::EntryType::Symlink => NodeKind::Symlink(
                         entry
                             .link_name()
@@ -80,7 +102,10 @@ impl FsView {
                 if kind != NodeKind::Dir {
                     view.remove_tree(&path);
                 }
-                if kind == NodeKind::File && capture.contains(path.as_str()) && header.size().unwrap_or(0) <= MAX_CAPTURED_FILE {
+                if kind == NodeKind::File
+                    && capture.contains(path.as_str())
+                    && header.size().unwrap_or(0) <= MAX_CAPTURED_FILE
+                {
                     let mut content = Vec::new();
                     entry.read_to_end(&mut content).map_err(read_error)?;
                     view.contents.insert(path.clone(), content);
@@ -98,7 +123,11 @@ impl FsView {
     }
 
     fn remove_children(&mut self, dir: &str) {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let doomed: Vec<String> = self
             .nodes
             .range(prefix.clone()..)
@@ -119,10 +148,18 @@ impl FsView {
             let mut followed = false;
             let parts: Vec<&str> = current.split('/').filter(|part| !part.is_empty()).collect();
             for (index, part) in parts.iter().enumerate() {
-                let candidate = if resolved.is_empty() { (*part).to_owned() } else { format!("{resolved}/{part}") };
+                let candidate = if resolved.is_empty() {
+                    (*part).to_owned()
+                } else {
+                    format!("{resolved}/{part}")
+                };
                 match self.nodes.get(&candidate) {
                     Some(NodeKind::Symlink(target)) => {
-                        let base = if target.starts_with('/') { String::new() } else { resolved.clone() };
+                        let base = if target.starts_with('/') {
+                            String::new()
+                        } else {
+                            resolved.clone()
+                        };
                         let rest = parts[index + 1..].join("/");
                         current = clean(&format!("{base}/{target}/{rest}"));
                         followed = true;
@@ -133,10 +170,31 @@ impl FsView {
                 }
             }
             if !followed {
-                return self.nodes.get(&resolved).map(|kind| (resolved.clone(), kind));
+                return self
+                    .nodes
+                    .get(&resolved)
+                    .map(|kind| (resolved.clone(), kind));
             }
         }
         None
+    }
+
+    /// Names directly inside the directory `path` resolves to, or `None` when it is not a
+    /// directory.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        let (dir, kind) = self.resolve(path)?;
+        if *kind != NodeKind::Dir {
+            return None;
+        }
+        let prefix = format!("{dir}/");
+        Some(
+            self.nodes
+                .range(prefix.clone()..)
+                .take_while(|(child, _)| child.starts_with(&prefix))
+                .filter(|(child, _)| !child[prefix.len()..].contains('/'))
+                .map(|(child, _)| child[prefix.len()..].to_owned())
+                .collect(),
+        )
     }
 
     /// Whether `path` resolves to a regular file.
@@ -173,11 +231,13 @@ mod tests {
     #[test]
     fn resolves_through_usr_merge_links_and_relative_targets() {
         let mut view = FsView::default();
-        view.nodes.insert("bin".into(), NodeKind::Symlink("usr/bin".into()));
+        view.nodes
+            .insert("bin".into(), NodeKind::Symlink("usr/bin".into()));
         view.nodes.insert("usr".into(), NodeKind::Dir);
         view.nodes.insert("usr/bin".into(), NodeKind::Dir);
         view.nodes.insert("usr/bin/dash".into(), NodeKind::File);
-        view.nodes.insert("usr/bin/sh".into(), NodeKind::Symlink("dash".into()));
+        view.nodes
+            .insert("usr/bin/sh".into(), NodeKind::Symlink("dash".into()));
         assert!(view.is_file("/bin/sh"));
         assert_eq!(view.resolve("bin/sh").unwrap().0, "usr/bin/dash");
         assert!(!view.is_file("/bin/bash"));

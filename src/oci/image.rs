@@ -120,9 +120,14 @@ impl Image {
     }
 
     /// Load an image whose manifest and config are in `store`, verifying both.
-    pub fn load(store: &BlobStore, manifest_digest: &Digest, manifest_size: Option<u64>) -> Result<Self> {
+    pub fn load(
+        store: &BlobStore,
+        manifest_digest: &Digest,
+        manifest_size: Option<u64>,
+    ) -> Result<Self> {
         let manifest_bytes = store.read_verified(manifest_digest, manifest_size)?;
-        let manifest: ImageManifest = parse_json(&manifest_bytes, store.location(), "image manifest")?;
+        let manifest: ImageManifest =
+            parse_json(&manifest_bytes, store.location(), "image manifest")?;
         let config_digest = digest_of(manifest.config(), store.location())?;
         let config_bytes = store.read_verified(&config_digest, Some(manifest.config().size()))?;
         Self::parse(manifest_bytes, config_bytes, store.location())
@@ -135,7 +140,9 @@ impl Image {
         };
         let config_digest = digest_of(self.manifest.config(), location)?;
         if config_digest != Digest::of_bytes(&self.config_bytes) {
-            return Err(invalid(format!("its config does not match digest {config_digest}")));
+            return Err(invalid(format!(
+                "its config does not match digest {config_digest}"
+            )));
         }
         let diff_ids = self.config.rootfs().diff_ids();
         if diff_ids.len() != self.manifest.layers().len() {
@@ -262,7 +269,11 @@ pub fn digest_of(descriptor: &Descriptor, location: &str) -> Result<Digest> {
 }
 
 /// Parse JSON, naming what and where on failure.
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], location: &str, what: &'static str) -> Result<T> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    location: &str,
+    what: &'static str,
+) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| OciError::ParseJson {
         location: location.to_owned(),
         what,

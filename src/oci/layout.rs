@@ -30,7 +30,9 @@ impl Layout {
     /// Open an existing layout.
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.join(LAYOUT_FILE).is_file() {
-            return Err(OciError::NotALayout { path: dir.to_path_buf() });
+            return Err(OciError::NotALayout {
+                path: dir.to_path_buf(),
+            });
         }
         Ok(Self::at(dir))
     }
@@ -209,7 +211,9 @@ fn write_index(dir: &Path, index: &ImageIndex) -> Result<()> {
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let parent = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_data()?;
     temp.persist(path).map_err(|error| error.error)?;
@@ -230,7 +234,11 @@ fn lock_dir(dir: &Path) -> Result<File> {
 
 /// Follow a descriptor to an image manifest: directly, or through (nested) indexes choosing
 /// linux/amd64.
-pub fn resolve_manifest(store: &BlobStore, descriptor: &Descriptor, location: &str) -> Result<Image> {
+pub fn resolve_manifest(
+    store: &BlobStore,
+    descriptor: &Descriptor,
+    location: &str,
+) -> Result<Image> {
     let mut current = descriptor.clone();
     for _ in 0..4 {
         let media_type = current.media_type().to_string();

@@ -9,8 +9,10 @@ pub mod digest;
 pub mod error;
 pub mod fs_view;
 pub mod image;
+pub mod inspect;
 pub mod layer_reader;
 pub mod layout;
+pub mod rebase;
 pub mod reference;
 pub mod validate;
 

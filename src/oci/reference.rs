@@ -40,7 +40,9 @@ impl ImageLocation {
         if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (path, tag) = split_path_and_tag(rest);
             if path.is_empty() {
-                return Err(invalid("`oci-archive:` needs a file, e.g. oci-archive:app.tar"));
+                return Err(invalid(
+                    "`oci-archive:` needs a file, e.g. oci-archive:app.tar",
+                ));
             }
             return Ok(Self::OciArchive {
                 path: PathBuf::from(path),
@@ -50,7 +52,9 @@ impl ImageLocation {
         if let Some(rest) = text.strip_prefix("docker-archive:") {
             let (path, name) = split_path_and_tag(rest);
             if path.is_empty() {
-                return Err(invalid("`docker-archive:` needs a file, e.g. docker-archive:app.tar"));
+                return Err(invalid(
+                    "`docker-archive:` needs a file, e.g. docker-archive:app.tar",
+                ));
             }
             return Ok(Self::DockerArchive {
                 path: PathBuf::from(path),
@@ -70,7 +74,10 @@ impl ImageLocation {
 
 impl fmt::Display for ImageLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let with_tag = |f: &mut fmt::Formatter<'_>, prefix: &str, path: &PathBuf, tag: &Option<String>| match tag {
+        let with_tag = |f: &mut fmt::Formatter<'_>,
+                        prefix: &str,
+                        path: &PathBuf,
+                        tag: &Option<String>| match tag {
             Some(tag) => write!(f, "{prefix}:{}:{tag}", path.display()),
             None => write!(f, "{prefix}:{}", path.display()),
         };
@@ -108,7 +115,9 @@ fn validate_store_name(name: &str) -> std::result::Result<(), String> {
         return Err("image names must be lowercase".to_owned());
     }
     if name.starts_with('/') || name.starts_with('.') || name.contains("//") {
-        return Err("an image name cannot start with `/` or `.`; for a directory use oci:DIR".to_owned());
+        return Err(
+            "an image name cannot start with `/` or `.`; for a directory use oci:DIR".to_owned(),
+        );
     }
     Ok(())
 }
@@ -129,7 +138,10 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(ImageLocation::parse("myapp").unwrap(), ImageLocation::Store("myapp:latest".into()));
+        assert_eq!(
+            ImageLocation::parse("myapp").unwrap(),
+            ImageLocation::Store("myapp:latest".into())
+        );
         assert_eq!(
             ImageLocation::parse("localhost:5000/team/app").unwrap(),
             ImageLocation::Store("localhost:5000/team/app:latest".into())

@@ -12,7 +12,11 @@ use super::layout::{Layout, resolve_manifest};
 pub fn validate_image(image: &Image, store: &BlobStore) -> Result<()> {
     let location = store.location().to_owned();
     // Re-reading through `Image::load` re-checks manifest ↔ config ↔ layer count.
-    let reloaded = Image::load(store, &image.manifest_digest, Some(image.manifest_bytes.len() as u64))?;
+    let reloaded = Image::load(
+        store,
+        &image.manifest_digest,
+        Some(image.manifest_bytes.len() as u64),
+    )?;
     if reloaded.config_bytes != image.config_bytes {
         return Err(OciError::InvalidImage {
             location,

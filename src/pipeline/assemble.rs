@@ -10,14 +10,16 @@ use super::PipelineError;
 use super::base::BaseFacts;
 use super::report::LayerReport;
 use crate::buildpack::{
-    BuildResult, BuildpackDescriptor, EnvAction, EnvChange, Layer, LayerContent, LayerState, LayerStore, Process,
-    ProcessType,
+    BuildResult, BuildpackDescriptor, EnvAction, EnvChange, Layer, LayerContent, LayerState,
+    LayerStore, Process, ProcessType,
 };
 use crate::layer::{
-    Compression, DirOptions, LayerCache, LayerEntries, LayerRecord, Owner, WrittenLayer, entries_from_dir, tar_digest,
-    write_layers,
+    Compression, DirOptions, LayerCache, LayerEntries, LayerRecord, Owner, WrittenLayer,
+    entries_from_dir, tar_digest, write_layers,
 };
-use crate::oci::cnb::{self, BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, ProcessMetadata, Sha};
+use crate::oci::cnb::{
+    self, BuildMetadata, BuildpackLayers, LayerMetadata, LifecycleMetadata, ProcessMetadata, Sha,
+};
 use crate::oci::image::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use crate::oci::{BlobStore, Image, ImageBuilder, LayerRef};
 
@@ -109,7 +111,12 @@ impl Assembly<'_> {
 
         let mut planned = Vec::new();
         for outcome in self.outcomes {
-            let mut layers: Vec<&Layer> = outcome.result.layers.iter().filter(|layer| layer.types.launch).collect();
+            let mut layers: Vec<&Layer> = outcome
+                .result
+                .layers
+                .iter()
+                .filter(|layer| layer.types.launch)
+                .collect();
             layers.sort_by(|a, b| a.name.cmp(&b.name));
             for layer in layers {
                 planned.push(self.plan_buildpack_layer(outcome, layer)?);
@@ -140,7 +147,9 @@ impl Assembly<'_> {
         for layer in planned {
             let (blob, compressed) = match layer.source {
                 PlannedSource::Ready(blob) => (blob, false),
-                PlannedSource::Write(_) => (fresh.next().expect("one result per written layer"), true),
+                PlannedSource::Write(_) => {
+                    (fresh.next().expect("one result per written layer"), true)
+                }
             };
             builder.push_layer(
                 LayerRef {
@@ -175,14 +184,20 @@ impl Assembly<'_> {
         })
     }
 
-    fn plan_buildpack_layer(&self, outcome: &BuildpackOutcome, layer: &Layer) -> Result<PlannedLayer, PipelineError> {
+    fn plan_buildpack_layer(
+        &self,
+        outcome: &BuildpackOutcome,
+        layer: &Layer,
+    ) -> Result<PlannedLayer, PipelineError> {
         let id = outcome.descriptor.id();
         let created_by = format!(
             "Layer: '{}', Created by buildpack: {}@{}",
             layer.name, id, outcome.descriptor.buildpack.version
         );
         let record = outcome.layers.cache().load(layer.name.as_str());
-        let recorded = record.and_then(|record| record.written).filter(|blob| self.blobs.contains(&blob.digest));
+        let recorded = record
+            .and_then(|record| record.written)
+            .filter(|blob| self.blobs.contains(&blob.digest));
         let (reused, reasons) = match &layer.state {
             LayerState::Restored => (true, Vec::new()),
             LayerState::Empty { reasons } => (false, reasons.clone()),
@@ -200,7 +215,8 @@ impl Assembly<'_> {
             }
             (LayerContent::Dir(dir), _, _) => {
                 let prefix = format!("layers/{}/{}", id.escaped(), layer.name);
-                let mut entries = entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(&prefix)?;
+                let mut entries =
+                    entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(&prefix)?;
                 entries.add_dir(&prefix, 0o755, Owner::CNB)?;
                 entries.add_missing_parents(0o755, Owner::CNB);
                 entries
@@ -224,7 +240,8 @@ impl Assembly<'_> {
     }
 
     fn plan_app_layer(&self) -> Result<PlannedLayer, PipelineError> {
-        let mut entries = entries_from_dir(self.app_dir, DirOptions::APP, |_, _| true)?.prefixed("workspace")?;
+        let mut entries =
+            entries_from_dir(self.app_dir, DirOptions::APP, |_, _| true)?.prefixed("workspace")?;
         entries.add_dir("workspace", 0o755, Owner::CNB)?;
         // Only the diff_id is computed first: an unchanged app reuses its blob without
         // compressing anything.
@@ -233,10 +250,17 @@ impl Assembly<'_> {
             .app_cache
             .load("app")
             .and_then(|record| record.written)
-            .filter(|blob| blob.diff_id == diff_id && blob.media_type == self.compression.media_type() && self.blobs.contains(&blob.digest));
+            .filter(|blob| {
+                blob.diff_id == diff_id
+                    && blob.media_type == self.compression.media_type()
+                    && self.blobs.contains(&blob.digest)
+            });
         let (source, reasons) = match recorded {
             Some(blob) => (PlannedSource::Ready(blob), Vec::new()),
-            None => (PlannedSource::Write(entries), vec!["app files changed".to_owned()]),
+            None => (
+                PlannedSource::Write(entries),
+                vec!["app files changed".to_owned()],
+            ),
         };
         Ok(PlannedLayer {
             buildpack: "app".to_owned(),
@@ -257,9 +281,18 @@ impl Assembly<'_> {
     ) -> Result<(), PipelineError> {
         let env = self.launch_env(&self.run_image.image.env());
         let runtime = builder.runtime_mut();
-        runtime.set_env(Some(env.iter().map(|(name, value)| format!("{name}={value}")).collect()));
+        runtime.set_env(Some(
+            env.iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+        ));
         runtime.set_entrypoint(Some(default.entrypoint()));
-        runtime.set_working_dir(Some(default.working_dir.clone().unwrap_or_else(|| APP_DIR.to_owned())));
+        runtime.set_working_dir(Some(
+            default
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| APP_DIR.to_owned()),
+        ));
         runtime.set_user(Some(IMAGE_USER.to_owned()));
         let mut ports = runtime.exposed_ports().clone().unwrap_or_default();
         let port = crate::env::get_var(&env, "PORT").unwrap_or(DEFAULT_PORT);
@@ -276,7 +309,10 @@ impl Assembly<'_> {
         builder.set_label(cnb::BUILD_METADATA, &label_json(&build)?);
         builder.set_label(cnb::PROJECT_METADATA, "{}");
         builder.annotate(ANNOTATION_BASE_NAME, &self.run_image.name);
-        builder.annotate(ANNOTATION_BASE_DIGEST, &self.run_image.image.manifest_digest.to_string());
+        builder.annotate(
+            ANNOTATION_BASE_DIGEST,
+            &self.run_image.image.manifest_digest.to_string(),
+        );
         Ok(())
     }
 
@@ -289,18 +325,26 @@ impl Assembly<'_> {
             .to_owned();
         crate::env::set_var(&mut env, "PATH", format!("/cnb/process:{base_path}"));
         for outcome in self.outcomes {
-            let mut layers: Vec<&Layer> = outcome.result.layers.iter().filter(|layer| layer.types.launch).collect();
+            let mut layers: Vec<&Layer> = outcome
+                .result
+                .layers
+                .iter()
+                .filter(|layer| layer.types.launch)
+                .collect();
             layers.sort_by(|a, b| a.name.cmp(&b.name));
             for layer in layers {
                 if let LayerContent::Dir(dir) = &layer.content
                     && dir.join("bin").is_dir()
                 {
                     let bin = format!("{}/bin", outcome.layers.image_path(&layer.name));
-                    apply_env(&mut env, &EnvChange {
-                        name: "PATH".to_owned(),
-                        action: EnvAction::Prepend,
-                        value: bin,
-                    });
+                    apply_env(
+                        &mut env,
+                        &EnvChange {
+                            name: "PATH".to_owned(),
+                            action: EnvAction::Prepend,
+                            value: bin,
+                        },
+                    );
                 }
                 for change in &layer.env {
                     apply_env(&mut env, change);
@@ -320,7 +364,10 @@ impl Assembly<'_> {
         env
     }
 
-    fn lifecycle_metadata(&self, written: &BTreeMap<(String, String), WrittenLayer>) -> LifecycleMetadata {
+    fn lifecycle_metadata(
+        &self,
+        written: &BTreeMap<(String, String), WrittenLayer>,
+    ) -> LifecycleMetadata {
         let sha_of = |buildpack: &str, name: &str| {
             written
                 .get(&(buildpack.to_owned(), name.to_owned()))
@@ -338,13 +385,16 @@ impl Assembly<'_> {
                     .iter()
                     .filter(|layer| layer.types.launch)
                     .map(|layer| {
-                        (layer.name.to_string(), LayerMetadata {
-                            sha: sha_of(&id, layer.name.as_str()),
-                            data: layer.metadata.clone(),
-                            build: layer.types.build,
-                            launch: layer.types.launch,
-                            cache: layer.types.cache,
-                        })
+                        (
+                            layer.name.to_string(),
+                            LayerMetadata {
+                                sha: sha_of(&id, layer.name.as_str()),
+                                data: layer.metadata.clone(),
+                                build: layer.types.build,
+                                launch: layer.types.launch,
+                                cache: layer.types.cache,
+                            },
+                        )
                     })
                     .collect();
                 BuildpackLayers {
@@ -366,7 +416,11 @@ impl Assembly<'_> {
             buildpacks,
             run_image: cnb::RunImage {
                 top_layer: base_layers.last().cloned().unwrap_or_default(),
-                reference: format!("{}@{}", strip_digest(&self.run_image.name), self.run_image.image.manifest_digest),
+                reference: format!(
+                    "{}@{}",
+                    strip_digest(&self.run_image.name),
+                    self.run_image.image.manifest_digest
+                ),
                 image: self.run_image.name.clone(),
                 mirrors: Vec::new(),
             },
@@ -392,8 +446,12 @@ pub fn apply_env(env: &mut Vec<(String, String)>, change: &EnvChange) {
         (EnvAction::Override, _) => change.value.clone(),
         (EnvAction::Default, Some(existing)) => existing,
         (EnvAction::Default, None) => change.value.clone(),
-        (EnvAction::Prepend, Some(existing)) if !existing.is_empty() => format!("{}:{existing}", change.value),
-        (EnvAction::Append, Some(existing)) if !existing.is_empty() => format!("{existing}:{}", change.value),
+        (EnvAction::Prepend, Some(existing)) if !existing.is_empty() => {
+            format!("{}:{existing}", change.value)
+        }
+        (EnvAction::Append, Some(existing)) if !existing.is_empty() => {
+            format!("{existing}:{}", change.value)
+        }
         (EnvAction::Prepend | EnvAction::Append, _) => change.value.clone(),
     };
     crate::env::set_var(env, &change.name, value);
@@ -418,7 +476,12 @@ fn choose_default<'a>(
     processes: &'a [(Process, String)],
     requested: Option<&ProcessType>,
 ) -> Result<&'a (Process, String), PipelineError> {
-    let types = || processes.iter().map(|(process, _)| process.r#type.to_string()).collect::<Vec<_>>();
+    let types = || {
+        processes
+            .iter()
+            .map(|(process, _)| process.r#type.to_string())
+            .collect::<Vec<_>>()
+    };
     if let Some(requested) = requested {
         return processes
             .iter()
@@ -433,10 +496,13 @@ fn choose_default<'a>(
     }
     // Processes are sorted by type here, so among several marked defaults the choice is
     // stable; in practice one buildpack marks one.
-    if let Some(found) = processes.iter().filter(|(process, _)| process.default).last() {
+    if let Some(found) = processes.iter().rev().find(|(process, _)| process.default) {
         return Ok(found);
     }
-    if let Some(web) = processes.iter().find(|(process, _)| process.r#type == ProcessType::web()) {
+    if let Some(web) = processes
+        .iter()
+        .find(|(process, _)| process.r#type == ProcessType::web())
+    {
         return Ok(web);
     }
     match processes {
@@ -445,7 +511,11 @@ fn choose_default<'a>(
     }
 }
 
-fn build_metadata(outcomes: &[BuildpackOutcome], processes: &[(Process, String)], default: &Process) -> BuildMetadata {
+fn build_metadata(
+    outcomes: &[BuildpackOutcome],
+    processes: &[(Process, String)],
+    default: &Process,
+) -> BuildMetadata {
     BuildMetadata {
         buildpacks: outcomes
             .iter()

@@ -34,11 +34,14 @@ impl BaseFacts {
 
 /// The facts for `image`, computed once per base and cached by manifest digest.
 pub fn base_facts(image: &Image, blobs: &BlobStore, cache: &Cache) -> Result<BaseFacts, OciError> {
-    let path = cache
-        .dir(Bucket::Layers)
-        .join("bases")
-        .join(format!("{}-v{FACTS_VERSION}.json", image.manifest_digest.hex()));
-    if let Some(facts) = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+    let path = cache.dir(Bucket::Layers).join("bases").join(format!(
+        "{}-v{FACTS_VERSION}.json",
+        image.manifest_digest.hex()
+    ));
+    if let Some(facts) = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
         return Ok(facts);
     }
     let view = FsView::of_image(image, blobs, &["etc/os-release", "usr/lib/os-release"])?;
@@ -65,7 +68,10 @@ mod tests {
     fn distro_from_os_release() {
         let facts = BaseFacts {
             has_shell: true,
-            os_release: Some("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\nID=debian\n".into()),
+            os_release: Some(
+                "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\nID=debian\n"
+                    .into(),
+            ),
         };
         assert_eq!(facts.distro(), Some(("debian".into(), "12".into())));
     }

@@ -35,7 +35,9 @@ pub fn load_order(text: &str, name: &str) -> Result<Order, BuilderError> {
         name: name.to_owned(),
         source,
     })?;
-    Ok(Order { groups: parsed.order })
+    Ok(Order {
+        groups: parsed.order,
+    })
 }
 
 #[cfg(test)]
@@ -45,11 +47,11 @@ mod tests {
     #[test]
     fn default_builder_order_parses_and_names_procfile() {
         let order = load_order(DEFAULT_BUILDER_TOML, DEFAULT_BUILDER).unwrap();
-        assert!(
-            order
-                .groups
+        assert!(order.groups.iter().any(|group| {
+            group
+                .group
                 .iter()
-                .any(|group| group.group.iter().any(|member| member.id.as_str() == "kiln/procfile"))
-        );
+                .any(|member| member.id.as_str() == "kiln/procfile")
+        }));
     }
 }

@@ -9,8 +9,8 @@ pub mod time;
 use std::path::{Path, PathBuf};
 
 use crate::buildpack::{
-    BuildContext, BuildEnv, Buildpack, BuildpackFailure, BuildpackId, DetectContext, DetectReport, LayerStore, Order,
-    OrderGroup, OrderMember, ProcessType, Target, resolve_order,
+    BuildContext, BuildEnv, Buildpack, BuildpackFailure, BuildpackId, DetectContext, DetectReport,
+    LayerStore, Order, OrderGroup, OrderMember, ProcessType, Target, resolve_order,
 };
 use crate::cache::{Cache, CacheError, GC_LOCK};
 use crate::diagnostic::{Diagnose, ErrorClass};
@@ -18,6 +18,7 @@ use crate::export::{ExportError, Exported, exporter_for};
 use crate::images::{OpenImageError, open_image};
 use crate::layer::{Compression, EntryPathError, LayerCache, LayerCacheError, LayerError};
 use crate::oci::{Digest, ImageLocation, OciError};
+use crate::registry::TransportOptions;
 use crate::source::{SourceError, SourceTree};
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
@@ -44,7 +45,10 @@ pub enum PipelineError {
     #[error("unknown buildpack `{id}`")]
     UnknownBuildpack { id: String, available: Vec<String> },
     #[error("no buildpack detected an app in {path}")]
-    NothingDetected { path: PathBuf, report: Box<DetectReport> },
+    NothingDetected {
+        path: PathBuf,
+        report: Box<DetectReport>,
+    },
     #[error("buildpack {buildpack} failed during detection")]
     Detect {
         buildpack: String,
@@ -62,7 +66,10 @@ pub enum PipelineError {
     #[error("buildpack {buildpack} declared layer `{layer}` without content")]
     LayerWithoutContent { buildpack: String, layer: String },
     #[error("--default-process `{requested}` is not a process type of this app")]
-    UnknownDefaultProcess { requested: String, available: Vec<String> },
+    UnknownDefaultProcess {
+        requested: String,
+        available: Vec<String>,
+    },
     #[error("the app has several process types ({}) and none is `web`", available.join(", "))]
     AmbiguousDefaultProcess { available: Vec<String> },
     #[error("the app defines no process to start")]
@@ -97,19 +104,33 @@ impl Diagnose for PipelineError {
     fn class(&self) -> ErrorClass {
         use PipelineError::*;
         match self {
-            Source(_) | NoRunImage | Builder(_) | UnknownBuildpack { .. } | NothingDetected { .. } | ShellMissing { .. }
-            | UnknownDefaultProcess { .. } | AmbiguousDefaultProcess { .. } | NoProcesses | InvalidName(_) => {
-                ErrorClass::User
-            }
+            Source(_)
+            | NoRunImage
+            | Builder(_)
+            | UnknownBuildpack { .. }
+            | NothingDetected { .. }
+            | ShellMissing { .. }
+            | UnknownDefaultProcess { .. }
+            | AmbiguousDefaultProcess { .. }
+            | NoProcesses
+            | InvalidName(_) => ErrorClass::User,
             RunImage(source) => source.class(),
             BaseFacts { source, .. } | Image(source) => crate::images::oci_error_class(source),
             Detect { source, .. } | Build { source, .. } => source.class(),
             Export(source) => source.class(),
-            Layer(LayerError::FileChanged { .. } | LayerError::ReadFile { .. } | LayerError::Walk { .. }) => ErrorClass::User,
+            Layer(
+                LayerError::FileChanged { .. }
+                | LayerError::ReadFile { .. }
+                | LayerError::Walk { .. },
+            ) => ErrorClass::User,
             Report { .. } => ErrorClass::User,
-            LayerWithoutContent { .. } | Layer(_) | EntryPath(_) | LayerCache(_) | Cache(_) | Label(_) | Workspace(_) => {
-                ErrorClass::Internal
-            }
+            LayerWithoutContent { .. }
+            | Layer(_)
+            | EntryPath(_)
+            | LayerCache(_)
+            | Cache(_)
+            | Label(_)
+            | Workspace(_) => ErrorClass::Internal,
         }
     }
 
@@ -142,7 +163,9 @@ fn nothing_detected_hint(report: &DetectReport) -> String {
         .iter()
         .flat_map(|group| &group.verdicts)
         .filter_map(|verdict| match &verdict.detection {
-            crate::buildpack::Detection::Fail { reason } => Some(format!("{}: {reason}", verdict.id)),
+            crate::buildpack::Detection::Fail { reason } => {
+                Some(format!("{}: {reason}", verdict.id))
+            }
             crate::buildpack::Detection::Pass { .. } => None,
         })
         .collect();
@@ -186,6 +209,8 @@ pub struct BuildRequest {
     pub clear_cache: bool,
     /// `--report FILE`.
     pub report_path: Option<PathBuf>,
+    /// How to reach registries (`--registry-ca`, `--insecure-registry`).
+    pub registry: TransportOptions,
 }
 
 /// Detection inputs shared by `kiln build` and `kiln detect`.
@@ -199,7 +224,11 @@ impl Detector {
     /// forced ids (`--buildpack`, else project.toml's group).
     pub fn new(forced: &[String], project_group: &[String]) -> Result<Self, PipelineError> {
         let buildpacks = crate::buildpacks::all();
-        let chosen = if forced.is_empty() { project_group } else { forced };
+        let chosen = if forced.is_empty() {
+            project_group
+        } else {
+            forced
+        };
         let order = if chosen.is_empty() {
             builder::load_order(builder::DEFAULT_BUILDER_TOML, builder::DEFAULT_BUILDER)?
         } else {
@@ -209,10 +238,16 @@ impl Detector {
                 if crate::buildpacks::find(&buildpacks, &id).is_none() {
                     return Err(PipelineError::UnknownBuildpack {
                         id: id.to_string(),
-                        available: buildpacks.iter().map(|buildpack| buildpack.descriptor().id().to_string()).collect(),
+                        available: buildpacks
+                            .iter()
+                            .map(|buildpack| buildpack.descriptor().id().to_string())
+                            .collect(),
                     });
                 }
-                group.push(OrderMember { id, optional: false });
+                group.push(OrderMember {
+                    id,
+                    optional: false,
+                });
             }
             Order {
                 groups: vec![OrderGroup { group }],
@@ -249,13 +284,17 @@ pub struct BuildOutcome {
 
 /// Run a build: detect, build each buildpack, assemble and export the image, then record
 /// layers for reuse. Nothing is tagged unless the whole image was written.
-pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Result<BuildOutcome, PipelineError> {
+pub fn build(
+    request: &BuildRequest,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<BuildOutcome, PipelineError> {
     let _gc = cache.lock_shared(GC_LOCK)?;
     let source = SourceTree::open(&request.app_dir)?;
     let app_key = Digest::of_bytes(request.name.as_bytes()).short().to_owned();
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
-    let run_image = open_run_image(&request.run_image, cache)?;
+    let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -292,7 +331,10 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
     let workspace = cache.temp_dir("build")?;
     let app_dir = workspace.path().join("app");
     source.copy_to(&app_dir)?;
-    let layers_root = cache.dir(crate::cache::Bucket::Layers).join("apps").join(&app_key);
+    let layers_root = cache
+        .dir(crate::cache::Bucket::Layers)
+        .join("apps")
+        .join(&app_key);
     if request.clear_cache {
         LayerCache::new(layers_root.clone()).clear()?;
     }
@@ -304,7 +346,12 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
         let id = descriptor.id().clone();
         let staging = workspace.path().join("layers").join(id.escaped());
         fs_err::create_dir_all(&staging).map_err(PipelineError::Workspace)?;
-        let layers = LayerStore::new(id.clone(), LayerCache::new(layers_root.join(id.escaped())), staging, request.clear_cache);
+        let layers = LayerStore::new(
+            id.clone(),
+            LayerCache::new(layers_root.join(id.escaped())),
+            staging,
+            request.clear_cache,
+        );
         let prefixed_log = |line: &str| log(&format!("[{id}] {line}"));
         let mut context = BuildContext {
             source: &source,
@@ -315,10 +362,12 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
             layers,
             log: &prefixed_log,
         };
-        let result = buildpack.build(&mut context).map_err(|source| PipelineError::Build {
-            buildpack: id.to_string(),
-            source,
-        })?;
+        let result = buildpack
+            .build(&mut context)
+            .map_err(|source| PipelineError::Build {
+                buildpack: id.to_string(),
+                source,
+            })?;
         for layer in result.layers.iter().filter(|layer| layer.types.build) {
             let mut vars = env.vars().to_vec();
             for change in &layer.env {
@@ -335,7 +384,11 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
         });
     }
 
-    let default_process = request.default_process.as_deref().map(ProcessType::new).transpose()?;
+    let default_process = request
+        .default_process
+        .as_deref()
+        .map(ProcessType::new)
+        .transpose()?;
     let app_cache = LayerCache::new(layers_root.join("_app"));
     let blobs = cache.blobs();
     let assembled = assemble::Assembly {
@@ -354,9 +407,15 @@ pub fn build(request: &BuildRequest, cache: &Cache, log: &dyn Fn(&str)) -> Resul
     destinations.extend(request.outputs.iter().cloned());
     let mut exported: Vec<Exported> = Vec::new();
     for destination in &destinations {
-        exported.push(exporter_for(destination, cache, &request.name).export(&assembled.image, &blobs)?);
+        exported.push(
+            exporter_for(destination, cache, &request.name, &request.registry)
+                .export(&assembled.image, &blobs)?,
+        );
     }
-    let buildpack_ids = outcomes.iter().map(|outcome| outcome.descriptor.id().to_string()).collect();
+    let buildpack_ids = outcomes
+        .iter()
+        .map(|outcome| outcome.descriptor.id().to_string())
+        .collect();
     assemble::commit_layer_records(outcomes, &assembled.written, &app_cache)?;
 
     let report = BuildReport {
@@ -383,16 +442,22 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
 }
 
 /// Open the run image and learn what the build needs about it.
-pub fn open_run_image(choice: &RunImageChoice, cache: &Cache) -> Result<RunImage, PipelineError> {
+pub fn open_run_image(
+    choice: &RunImageChoice,
+    cache: &Cache,
+    registry: &TransportOptions,
+) -> Result<RunImage, PipelineError> {
     let location = match choice {
         RunImageChoice::Location(location) => location.clone(),
         RunImageChoice::Default => return Err(PipelineError::NoRunImage),
     };
-    let image = open_image(&location, cache).map_err(PipelineError::RunImage)?;
+    let image = open_image(&location, cache, registry).map_err(PipelineError::RunImage)?;
     let name = location.to_string();
-    let facts = base::base_facts(&image, &cache.blobs(), cache).map_err(|source| PipelineError::BaseFacts {
-        run_image: name.clone(),
-        source,
+    let facts = base::base_facts(&image, &cache.blobs(), cache).map_err(|source| {
+        PipelineError::BaseFacts {
+            run_image: name.clone(),
+            source,
+        }
     })?;
     Ok(RunImage { image, name, facts })
 }

@@ -18,8 +18,15 @@ impl crate::diagnostic::Diagnose for BadCreationTime {
 
 /// The config `created` time: `--creation-time` (`now` or unix seconds), else
 /// `SOURCE_DATE_EPOCH`, else 1980-01-01T00:00:01Z. Layer mtimes never follow it.
-pub fn creation_time(flag: Option<&str>, source_date_epoch: Option<&str>) -> Result<String, BadCreationTime> {
-    let value = match flag.or(source_date_epoch).map(str::trim).filter(|value| !value.is_empty()) {
+pub fn creation_time(
+    flag: Option<&str>,
+    source_date_epoch: Option<&str>,
+) -> Result<String, BadCreationTime> {
+    let value = match flag
+        .or(source_date_epoch)
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+    {
         None => return Ok(DEFAULT_CREATED.to_owned()),
         Some(value) => value,
     };
@@ -35,7 +42,9 @@ pub fn creation_time(flag: Option<&str>, source_date_epoch: Option<&str>) -> Res
         .ok()
         .filter(|seconds| *seconds >= 0)
         .map(rfc3339_from_unix)
-        .ok_or_else(|| BadCreationTime { value: value.to_owned() })
+        .ok_or_else(|| BadCreationTime {
+            value: value.to_owned(),
+        })
 }
 
 /// Format unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -46,11 +55,16 @@ pub fn rfc3339_from_unix(seconds: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -75,8 +89,14 @@ mod tests {
     #[test]
     fn flag_beats_epoch_and_default_is_1980() {
         assert_eq!(creation_time(None, None).unwrap(), DEFAULT_CREATED);
-        assert_eq!(creation_time(None, Some("0")).unwrap(), "1970-01-01T00:00:00Z");
-        assert_eq!(creation_time(Some("315532801"), Some("0")).unwrap(), "1980-01-01T00:00:01Z");
+        assert_eq!(
+            creation_time(None, Some("0")).unwrap(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            creation_time(Some("315532801"), Some("0")).unwrap(),
+            "1980-01-01T00:00:01Z"
+        );
         assert!(creation_time(Some("yesterday"), None).is_err());
     }
 }

@@ -70,6 +70,16 @@ const APPLETS: &[&str] = &[
 /// written by hand (not by kiln's image builder) with a CMD that must not leak into apps.
 /// `variant` changes one base file so tests can make a second, different base.
 pub fn busybox_base(dir: &Path, variant: &str) -> PathBuf {
+    busybox_base_with(dir, variant, "amd64", &[])
+}
+
+/// [`busybox_base`] with another architecture label and extra config labels.
+pub fn busybox_base_with(
+    dir: &Path,
+    variant: &str,
+    arch: &str,
+    labels: &[(&str, &str)],
+) -> PathBuf {
     let busybox =
         std::fs::read("/bin/busybox").expect("busybox-static is installed (/bin/busybox)");
     let store = BlobStore::for_layout(dir);
@@ -111,14 +121,19 @@ pub fn busybox_base(dir: &Path, variant: &str) -> PathBuf {
     entries.add_dir("workspace", 0o755, Owner::CNB).unwrap();
     entries.add_missing_parents(0o755, Owner::ROOT);
     let layer = write_layer(&entries, Compression::Gzip, &store).unwrap();
+    let mut label_map = serde_json::Map::new();
+    label_map.insert("org.example.base".into(), variant.into());
+    for (key, value) in labels {
+        label_map.insert((*key).into(), (*value).into());
+    }
     let config = serde_json::json!({
-        "architecture": "amd64",
+        "architecture": arch,
         "os": "linux",
         "created": "2020-01-01T00:00:00Z",
         "config": {
             "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "BASE_VARIANT=".to_owned() + variant],
             "Cmd": ["sh", "-c", "echo BASE CMD LEAKED"],
-            "Labels": {"org.example.base": variant}
+            "Labels": label_map
         },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
         "history": [{"created_by": "busybox base", "created": "2020-01-01T00:00:00Z"}]
