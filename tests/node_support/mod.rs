@@ -256,3 +256,84 @@ pub fn link_target(path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// A free TCP port on the loopback interface (`kiln run` shares the host network).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /` on the loopback port, or the connection error.
+pub fn http_get(port: u16) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// A `kiln run` in the background, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Served {
+    child: std::process::Child,
+}
+
+impl Served {
+    /// Start `kiln run IMAGE -e PORT=port`.
+    pub fn start(mut command: std::process::Command, image: &str, port: u16) -> Self {
+        let child = command
+            .args(["run", image, "-e", &format!("PORT={port}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kiln run starts");
+        Self { child }
+    }
+
+    /// The body of `GET /` once the app answers, waiting at most `limit`.
+    pub fn body(&mut self, port: u16, limit: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(response) = http_get(port)
+                && let Some((_, body)) = response.split_once("\r\n\r\n")
+            {
+                return body.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
+                }
+                panic!("kiln run exited ({status}) before answering:\n{stderr}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no HTTP answer on port {port} within {limit:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SIGTERM lets kiln run stop the app it started; SIGKILL only if it does not.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
