@@ -402,3 +402,26 @@ fn failures_are_user_errors() {
         }
     }
 }
+
+#[test]
+fn yarn_and_pnpm_prune_dev_dependencies_after_the_build_script() {
+    let harness = Harness::new();
+    for fixture_name in ["node_yarn_prune", "node_pnpm_prune"] {
+        let built = harness.build_ok(&fixture(fixture_name));
+        let checked = std::fs::read_to_string(built.app_dir.join("dist/checked.txt")).unwrap();
+        assert_eq!(checked, "is-number(42) = true\n", "{fixture_name}");
+        let layer = built.layer_dir("node_modules");
+        assert!(
+            layer.join("node_modules/ms/package.json").is_file(),
+            "{fixture_name}"
+        );
+        assert!(
+            !layer.join("node_modules/is-number").exists(),
+            "{fixture_name}: devDependencies are pruned"
+        );
+        assert!(
+            !layer.join("node_modules/.modules.yaml").exists(),
+            "{fixture_name}: no package-manager state in the image"
+        );
+    }
+}

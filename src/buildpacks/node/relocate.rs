@@ -10,6 +10,11 @@ use super::APP_DIR;
 use super::error::NodeError;
 use super::tree::{move_tree, remove_if_present};
 
+/// Build-time files inside `node_modules` that do not belong in the image: tool caches
+/// (babel, webpack, eslint…) and pnpm's state file, which records the build machine's store
+/// path and a timestamp (only pnpm reads it, and pnpm is not in the image).
+const BUILD_LEFTOVERS: &[&str] = &[".cache", ".modules.yaml"];
+
 /// `node_modules` below a module root (`""` is the app root, else a workspace directory).
 pub fn modules_dir(base: &Path, root: &str) -> PathBuf {
     if root.is_empty() {
@@ -46,12 +51,10 @@ pub fn move_into_layer(
             continue;
         }
         rewrite_outward_links(app_dir, &from)?;
-        // Tool caches (babel, webpack, eslint…) are build leftovers, not dependencies.
-        let cache = from.join(".cache");
-        remove_if_present(&cache).map_err(|source| NodeError::Relocate {
-            path: cache,
-            source,
-        })?;
+        for leftover in BUILD_LEFTOVERS {
+            let path = from.join(leftover);
+            remove_if_present(&path).map_err(|source| NodeError::Relocate { path, source })?;
+        }
         let to = modules_dir(layer_dir, root);
         move_tree(&from, &to).map_err(|source| NodeError::Relocate { path: from, source })?;
     }
