@@ -14,3 +14,4 @@ pub mod project;
 pub mod registry;
 pub mod run;
 pub mod source;
+pub mod stack;

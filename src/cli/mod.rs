@@ -1,5 +1,6 @@
 //! The command line: clap definitions (one file per command), output and error rendering.
 
+mod base;
 mod build;
 mod cache_cmd;
 mod detect;
@@ -42,6 +43,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Move an image onto a new (patched) base without rebuilding.
     Rebase(rebase::RebaseArgs),
+    /// Assemble the run image from the signed Debian archive (`kiln base build`).
+    #[command(subcommand)]
+    Base(base::BaseCommand),
     /// Manage kiln's cache and local image store.
     #[command(subcommand)]
     Cache(cache_cmd::CacheCommand),
@@ -81,6 +85,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args, &ui),
         Command::Inspect(args) => inspect::run(args, &ui),
         Command::Rebase(args) => rebase::run(args, &ui),
+        Command::Base(command) => base::run(command, &ui),
         Command::Cache(command) => cache_cmd::run(command, &ui),
     };
     match result {

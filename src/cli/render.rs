@@ -35,6 +35,7 @@ fn diagnose(error: &anyhow::Error) -> Option<(ErrorClass, Option<String>)> {
             crate::run::RunError,
             crate::oci::OciError,
             super::rebase::RebaseCommandError,
+            crate::stack::StackError,
         );
         if let Some(failure) = cause.downcast_ref::<crate::buildpack::BuildpackFailure>() {
             return Some((failure.class(), failure.hint()));
