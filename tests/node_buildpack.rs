@@ -18,22 +18,22 @@ fn sample_dependencies_live_in_a_linked_launch_layer_that_is_reused() {
     let app = copy_of(&sample());
     let built = harness.build_ok(app.path());
 
-    let modules = built.layer("node_modules");
+    let modules = built.layer("modules");
     assert!(modules.types.launch && modules.types.cache);
     assert!(
         built
-            .layer_dir("node_modules")
+            .layer_dir("modules")
             .join("node_modules/express/package.json")
             .is_file()
     );
     assert_eq!(
         link_target(&built.app_dir.join("node_modules")),
-        "/layers/kiln_node/node_modules/node_modules",
+        "/layers/kiln_node/modules/node_modules",
         "the app layer holds a link, not a second copy of the dependencies"
     );
     assert!(modules.env.iter().any(|change| change.name == "PATH"
         && change.action == EnvAction::Prepend
-        && change.value == "/layers/kiln_node/node_modules/node_modules/.bin"));
+        && change.value == "/layers/kiln_node/modules/node_modules/.bin"));
     assert!(
         matches!(&built.layer("nodejs").content, LayerContent::Root(Some(entries)) if entries.contains("usr/bin/node"))
     );
@@ -56,7 +56,7 @@ fn sample_dependencies_live_in_a_linked_launch_layer_that_is_reused() {
     harness.commit(built);
 
     let again = harness.build_ok(app.path());
-    assert!(restored(again.layer("node_modules")));
+    assert!(restored(again.layer("modules")));
     assert!(again.logged("reusing node_modules"));
     assert!(
         !again.logged("$ npm"),
@@ -65,7 +65,7 @@ fn sample_dependencies_live_in_a_linked_launch_layer_that_is_reused() {
     );
     assert_eq!(
         link_target(&again.app_dir.join("node_modules")),
-        "/layers/kiln_node/node_modules/node_modules"
+        "/layers/kiln_node/modules/node_modules"
     );
     harness.commit(again);
 
@@ -74,7 +74,7 @@ fn sample_dependencies_live_in_a_linked_launch_layer_that_is_reused() {
     text.push('\n');
     std::fs::write(&lockfile, text).unwrap();
     let changed = harness.build_ok(app.path());
-    match &changed.layer("node_modules").state {
+    match &changed.layer("modules").state {
         LayerState::Empty { reasons } => assert_eq!(reasons, &["lockfile changed"]),
         LayerState::Restored => panic!("a lockfile change must reinstall"),
     }
@@ -91,7 +91,7 @@ fn another_stack_node_major_rebuilds_dependencies() {
         nodejs: "20.19.2+dfsg-1",
     });
     let rebuilt = harness.build_ok(&app);
-    match &rebuilt.layer("node_modules").state {
+    match &rebuilt.layer("modules").state {
         LayerState::Empty { reasons } => {
             assert!(reasons.contains(&"node 18 → 20".to_owned()), "{reasons:?}")
         }
@@ -107,7 +107,7 @@ fn no_lockfile_installs_with_a_warning_and_writes_no_lockfile() {
     assert!(built.logged("$ npm install --no-package-lock"));
     assert!(
         built
-            .layer_dir("node_modules")
+            .layer_dir("modules")
             .join("node_modules/ms/package.json")
             .is_file()
     );
@@ -124,7 +124,7 @@ fn lockfile_v1_installs_with_npm_ci() {
     assert!(built.logged("$ npm ci"));
     assert!(
         built
-            .layer_dir("node_modules")
+            .layer_dir("modules")
             .join("node_modules/ms/package.json")
             .is_file()
     );
@@ -134,7 +134,7 @@ fn lockfile_v1_installs_with_npm_ci() {
 fn workspaces_keep_their_own_node_modules_in_the_layer() {
     let harness = Harness::new();
     let built = harness.build_ok(&fixture("node_workspaces"));
-    let layer = built.layer_dir("node_modules");
+    let layer = built.layer_dir("modules");
     let version = |path: &Path| -> String {
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path.join("package.json")).unwrap()).unwrap();
@@ -152,7 +152,7 @@ fn workspaces_keep_their_own_node_modules_in_the_layer() {
     );
     assert_eq!(
         link_target(&built.app_dir.join("packages/greeting/node_modules")),
-        "/layers/kiln_node/node_modules/packages/greeting/node_modules"
+        "/layers/kiln_node/modules/packages/greeting/node_modules"
     );
     assert!(built.app_dir.join("packages/greeting/index.js").is_file());
 }
@@ -169,7 +169,7 @@ fn yarn_v1_project_is_installed_by_the_yarn_it_names() {
     assert!(built.logged("--frozen-lockfile"));
     assert!(
         built
-            .layer_dir("node_modules")
+            .layer_dir("modules")
             .join("node_modules/ms/package.json")
             .is_file()
     );
@@ -186,7 +186,7 @@ fn pnpm_project_is_installed_by_the_pnpm_it_names() {
     let harness = Harness::new();
     let built = harness.build_ok(&fixture("node_pnpm"));
     assert!(built.logged("pnpm 9.15.9"), "{:#?}", built.log);
-    let layer = built.layer_dir("node_modules");
+    let layer = built.layer_dir("modules");
     assert!(layer.join("node_modules/.pnpm").is_dir());
     assert!(
         layer.join("node_modules/ms/package.json").is_file(),
@@ -206,18 +206,18 @@ fn build_script_runs_with_dev_dependencies_which_are_then_pruned_and_cached_apar
     );
     assert!(
         !built
-            .layer_dir("node_modules")
+            .layer_dir("modules")
             .join("node_modules/ms")
             .exists(),
         "devDependencies are pruned from the image"
     );
     assert!(
         built
-            .layer_dir("node_modules-dev")
+            .layer_dir("modules-dev")
             .join("node_modules/ms")
             .is_dir()
     );
-    assert!(!built.layer("node_modules-dev").types.launch);
+    assert!(!built.layer("modules-dev").types.launch);
     harness.commit(built);
 
     // A source change reruns the build with the cached devDependencies and installs nothing.
@@ -229,14 +229,14 @@ fn build_script_runs_with_dev_dependencies_which_are_then_pruned_and_cached_apar
     )
     .unwrap();
     let again = harness.build_ok(app.path());
-    assert!(restored(again.layer("node_modules")) && restored(again.layer("node_modules-dev")));
+    assert!(restored(again.layer("modules")) && restored(again.layer("modules-dev")));
     assert!(!again.logged("$ npm ci"), "{:#?}", again.log);
     assert!(again.logged("$ npm run build"));
     let message = std::fs::read_to_string(again.app_dir.join("dist/message.txt")).unwrap();
     assert!(message.starts_with("rebuilt by"), "{message}");
     assert!(
         again
-            .layer_dir("node_modules-dev")
+            .layer_dir("modules-dev")
             .join("node_modules/ms")
             .is_dir(),
         "the cached tree went back to the cache"
@@ -256,7 +256,7 @@ fn start_command_inference() {
         ]
     );
     assert!(
-        !shell.has_layer("node_modules"),
+        !shell.has_layer("modules"),
         "nothing to install, no dependency layer"
     );
     assert_eq!(
@@ -410,7 +410,7 @@ fn yarn_and_pnpm_prune_dev_dependencies_after_the_build_script() {
         let built = harness.build_ok(&fixture(fixture_name));
         let checked = std::fs::read_to_string(built.app_dir.join("dist/checked.txt")).unwrap();
         assert_eq!(checked, "is-number(42) = true\n", "{fixture_name}");
-        let layer = built.layer_dir("node_modules");
+        let layer = built.layer_dir("modules");
         assert!(
             layer.join("node_modules/ms/package.json").is_file(),
             "{fixture_name}"

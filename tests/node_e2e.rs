@@ -14,6 +14,13 @@ use support::{Kiln, read_image, validate_layout};
 /// The first start of an image unpacks its root filesystem; later ones are quicker.
 const FIRST_ANSWER: Duration = Duration::from_secs(60);
 
+/// A kiln home with the Debian run image assembled (`kiln base build`), as a user starts.
+fn kiln_with_base() -> Kiln {
+    let kiln = Kiln::new();
+    kiln.ok(&["base", "build"]);
+    kiln
+}
+
 fn build(kiln: &Kiln, name: &str, app: &Path) -> Value {
     let report = tempfile::NamedTempFile::new().unwrap();
     kiln.ok(&[
@@ -84,7 +91,7 @@ fn app_layer_paths(kiln: &Kiln, name: &str) -> Vec<String> {
 
 #[test]
 fn sample_serves_and_rebuilds_only_what_changed() {
-    let kiln = Kiln::new();
+    let kiln = kiln_with_base();
     let app = copy_of(&sample());
     let first = build(&kiln, "express", app.path());
     assert_eq!(first["buildpacks"], serde_json::json!(["kiln/node"]));
@@ -104,7 +111,7 @@ fn sample_serves_and_rebuilds_only_what_changed() {
     assert!(env.contains(&"NODE_ENV=production".to_owned()), "{env:?}");
     assert!(
         env.iter().any(|pair| pair.starts_with("PATH=")
-            && pair.contains("/layers/kiln_node/node_modules/node_modules/.bin")),
+            && pair.contains("/layers/kiln_node/modules/node_modules/.bin")),
         "{env:?}"
     );
     let paths = app_layer_paths(&kiln, "express");
@@ -137,7 +144,7 @@ fn sample_serves_and_rebuilds_only_what_changed() {
     )
     .unwrap();
     let code_change = build(&kiln, "express", app.path());
-    for (buildpack, name) in [("kiln/node", "nodejs"), ("kiln/node", "node_modules")] {
+    for (buildpack, name) in [("kiln/node", "nodejs"), ("kiln/node", "modules")] {
         let layer = layer(&code_change, buildpack, name);
         assert_eq!(
             (&layer["reused"], &layer["compressed"]),
@@ -163,7 +170,7 @@ fn sample_serves_and_rebuilds_only_what_changed() {
     text.push('\n');
     std::fs::write(&lockfile, text).unwrap();
     let dependency_change = build(&kiln, "express", app.path());
-    let modules = layer(&dependency_change, "kiln/node", "node_modules");
+    let modules = layer(&dependency_change, "kiln/node", "modules");
     assert_eq!(modules["reused"], false);
     assert_eq!(modules["reasons"], serde_json::json!(["lockfile changed"]));
     assert_eq!(
@@ -180,7 +187,7 @@ fn sample_serves_and_rebuilds_only_what_changed() {
 
 #[test]
 fn fixtures_build_and_serve() {
-    let kiln = Kiln::new();
+    let kiln = kiln_with_base();
     for (name, expected) in [
         ("node_lockfile_missing", "no lockfile, ms says 1m"),
         ("node_lockfile_v1", "lockfile v1, ms says 1m"),
@@ -225,7 +232,7 @@ fn expect_build_error(kiln: &Kiln, name: &str, needles: &[&str]) {
 
 #[test]
 fn bad_apps_fail_clearly_with_exit_1() {
-    let kiln = Kiln::new();
+    let kiln = kiln_with_base();
     expect_build_error(
         &kiln,
         "node_package_json_invalid",

@@ -25,10 +25,13 @@ use super::tree::{copy_tree, move_tree, remove_if_present};
 use super::workspaces::{module_roots, package_json_of};
 use crate::buildpack::{BuildContext, EnvAction, Layer, LayerState, LayerTypes};
 
-/// The launch layer holding `node_modules`.
-pub const MODULES_LAYER: &str = "node_modules";
+/// The launch layer holding `node_modules`. Not itself named `node_modules`: Node never looks
+/// in `…/node_modules/node_modules` (it skips a `node_modules` directory whose parent has that
+/// name), so packages inside `/layers/kiln_node/node_modules/node_modules` could not find
+/// each other.
+pub const MODULES_LAYER: &str = "modules";
 /// The cache-only layer with devDependencies, for build scripts.
-pub const DEV_MODULES_LAYER: &str = "node_modules-dev";
+pub const DEV_MODULES_LAYER: &str = "modules-dev";
 
 /// What the dependency step needs to know.
 pub struct DependencyPlan<'a> {

@@ -1,6 +1,6 @@
 //! `node_modules` lives in its own layer, so the app layer never carries dependencies and an
 //! unchanged lockfile reuses the layer as is. The app reaches it through a symlink,
-//! `/workspace/node_modules → /layers/kiln_node/node_modules/node_modules` (and one per
+//! `/workspace/node_modules → /layers/kiln_node/modules/node_modules` (and one per
 //! workspace package), which Node, ESM imports and `.bin` tools all follow — unlike
 //! `NODE_PATH`, which only CommonJS `require` reads.
 
@@ -180,12 +180,12 @@ mod tests {
         );
 
         assert_eq!(
-            link_from_app(&app, &layer, "/layers/kiln_node/node_modules", &roots).unwrap(),
+            link_from_app(&app, &layer, "/layers/kiln_node/modules", &roots).unwrap(),
             1
         );
         assert_eq!(
             std::fs::read_link(app.join("node_modules")).unwrap(),
-            Path::new("/layers/kiln_node/node_modules/node_modules")
+            Path::new("/layers/kiln_node/modules/node_modules")
         );
     }
 
