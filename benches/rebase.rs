@@ -9,19 +9,29 @@ use std::process::Command;
 use std::time::Instant;
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 fn kiln_binary() -> PathBuf {
-    let status = Command::new("cargo").args(["build", "--release", "--bin", "kiln"]).status().unwrap();
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--bin", "kiln"])
+        .status()
+        .unwrap();
     assert!(status.success());
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/kiln")
 }
 
 fn run(binary: &Path, home: &Path, args: &[&str]) -> f64 {
     let start = Instant::now();
-    let output = Command::new(binary).env("KILN_HOME", home).args(args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(binary)
+        .env("KILN_HOME", home)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     start.elapsed().as_secs_f64()
 }
 
@@ -45,16 +55,27 @@ fn main() {
     for megabytes in [10, 100, 1000] {
         let home = tempfile::tempdir().unwrap();
         let base_dir = tempfile::tempdir().unwrap();
-        let base = format!("oci:{}:latest", support::busybox_base(base_dir.path(), "v1").display());
+        let base = format!(
+            "oci:{}:latest",
+            support::busybox_base(base_dir.path(), "v1").display()
+        );
         let app = support::app(&[("Procfile", "web: echo hi\n")]);
         noise(&app.path().join("data.bin"), megabytes);
         let path = app.path().to_str().unwrap().to_owned();
-        run(&binary, home.path(), &["build", "big", "--path", &path, "--run-image", &base]);
+        run(
+            &binary,
+            home.path(),
+            &["build", "big", "--path", &path, "--run-image", &base],
+        );
         support::busybox_base(base_dir.path(), "v2");
         let rebase = run(&binary, home.path(), &["rebase", "big"]);
         // A full rebuild on the new base with an empty cache: what rebase saves.
         let cold_home = tempfile::tempdir().unwrap();
-        let rebuild = run(&binary, cold_home.path(), &["build", "big", "--path", &path, "--run-image", &base]);
+        let rebuild = run(
+            &binary,
+            cold_home.path(),
+            &["build", "big", "--path", &path, "--run-image", &base],
+        );
         println!(
             "| {megabytes} MB | {rebuild:.2} | {:.0} | {:.0}x |",
             rebase * 1000.0,

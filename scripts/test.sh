@@ -9,6 +9,7 @@ packages=(
   skopeo umoci runc busybox-static uidmap       # read/validate/run what kiln writes
   docker-registry apache2-utils openssl         # real registries (basic auth, TLS)
   pigz                                          # export benchmark peer
+  gpgv                                          # oracle for InRelease signature checks
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -31,6 +31,8 @@ pub const HOST_ALLOWLIST: &[&str] = &[
     "npm_config_registry",
     "NPM_CONFIG_USERCONFIG",
     "MAVEN_SETTINGS",
+    // Which Go toolchain the Go buildpack runs (`$GO`); harmless to every other tool.
+    "GO",
 ];
 
 /// Errors reading user-supplied environment.

@@ -6,7 +6,7 @@ use crate::diagnostic::{Diagnose, ErrorClass};
 use crate::oci::archive::{import_docker_archive, import_oci_archive};
 use crate::oci::{Image, ImageLocation, Layout, OciError};
 use crate::registry::{
-    Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
+    BlobOrigins, Reference, RegistryClient, RegistryError, RegistryOptions, TransportOptions,
 };
 
 /// Why an image could not be opened.
@@ -31,6 +31,13 @@ pub enum OpenImageError {
     },
 }
 
+impl OpenImageError {
+    /// Whether the registry said there is no such image.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, OpenImageError::Pull { source, .. } if source.is_not_found())
+    }
+}
+
 impl Diagnose for OpenImageError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -42,6 +49,9 @@ impl Diagnose for OpenImageError {
 
     fn hint(&self) -> Option<String> {
         match self {
+            OpenImageError::NotInStore { name, .. } if looks_published(name) => Some(format!(
+                "`kiln build --publish` writes the registry, not the local store: use docker://{name}"
+            )),
             OpenImageError::NotInStore { available, .. } if available.is_empty() => {
                 Some("the store is empty: build one with `kiln build NAME`, or name a location such as oci:DIR".to_owned())
             }
@@ -60,6 +70,13 @@ impl Diagnose for OciError {
     fn hint(&self) -> Option<String> {
         oci_error_hint(self)
     }
+}
+
+/// Whether a store name starts with a registry host (`reg.example/…`, `127.0.0.1:5000/…`).
+fn looks_published(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(first, _)| {
+        first.contains('.') || first.contains(':') || first == "localhost"
+    })
 }
 
 /// The class of an image-side error: bad or missing input is the user's; failing to write
@@ -152,4 +169,44 @@ pub fn open_image(
             Ok(image)
         }
     }
+}
+
+/// Open only the manifest and config of the image at `location`: from a registry no layer is
+/// downloaded, and `origins` learns which repository holds its layer blobs (a push then
+/// mounts them or finds them present). Other locations are read as [`open_image`] does.
+pub fn open_image_metadata(
+    location: &ImageLocation,
+    cache: &Cache,
+    registry: &TransportOptions,
+    origins: &mut BlobOrigins,
+) -> Result<Image, OpenImageError> {
+    let ImageLocation::Registry(text) = location else {
+        return open_image(location, cache, registry);
+    };
+    let pull = |source| OpenImageError::Pull {
+        reference: text.clone(),
+        source,
+    };
+    let reference = Reference::parse(text).map_err(pull)?;
+    let client = RegistryOptions::from_env_with(registry)
+        .and_then(RegistryClient::new)
+        .map_err(pull)?;
+    let blobs = cache.blobs();
+    let pulled = client
+        .pull_manifest_and_config(&reference, &blobs)
+        .map_err(pull)?;
+    let image = Image::load(
+        &blobs,
+        &pulled.manifest_digest,
+        Some(pulled.manifest_bytes.len() as u64),
+    )
+    .map_err(|source| OpenImageError::Read {
+        location: location.to_string(),
+        source,
+    })?;
+    origins.add_all(
+        pulled.layers.iter().map(|layer| &layer.digest),
+        &pulled.reference,
+    );
+    Ok(image)
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::BuildpackFailure;
 use super::ids::{BuildpackId, LayerName};
 use super::layers::{EnvChange, Layer, LayerContent, LayerState, LayerTypes, invalidation_reasons};
-use crate::layer::{LayerCache, LayerEntries, LayerRecord};
+use super::previous::PreviousLayers;
+use crate::layer::{LayerCache, LayerEntries, LayerRecord, WrittenLayer};
 use crate::source::SourceTree;
 
 /// The platform images are built for.
@@ -95,6 +96,17 @@ pub trait RuntimeProvider: Send + Sync {
     /// Resolve the closure of `packages` over the run image.
     fn resolve(&self, packages: &[&str]) -> Result<RuntimeLayer, BuildpackFailure>;
 
+    /// Like [`RuntimeProvider::resolve`], leaving `exclude` (and what only they need) out, e.g.
+    /// a headless JRE's desktop libraries.
+    fn resolve_excluding(
+        &self,
+        packages: &[&str],
+        exclude: &[&str],
+    ) -> Result<RuntimeLayer, BuildpackFailure> {
+        let _ = exclude;
+        self.resolve(packages)
+    }
+
     /// Unpack a resolved runtime into layer entries at the image root.
     fn materialize(&self, runtime: &RuntimeLayer) -> Result<LayerEntries, BuildpackFailure>;
 
@@ -143,6 +155,7 @@ pub struct LayerStore {
     cache: LayerCache,
     staging: PathBuf,
     clear: bool,
+    previous: Option<PreviousLayers>,
 }
 
 impl LayerStore {
@@ -153,7 +166,20 @@ impl LayerStore {
             cache,
             staging,
             clear,
+            previous: None,
         }
+    }
+
+    /// Also restore layers a previous image of the app recorded (when the cache cannot).
+    pub fn with_previous(mut self, previous: PreviousLayers) -> Self {
+        self.previous = Some(previous);
+        self
+    }
+
+    /// The previous image's blob of layer `name`, when this build restored it from there
+    /// rather than from the cache.
+    pub fn restored_from_previous(&self, name: &str) -> Option<WrittenLayer> {
+        self.previous.as_ref()?.restored_blob(name)
     }
 
     /// Path of a layer inside the image: `/layers/<escaped id>/<name>`.
@@ -211,13 +237,58 @@ impl LayerStore {
                 metadata,
                 state: LayerState::Restored,
             }),
-            Ok(_) => self.empty_dir_layer(
+            Ok(_) => self.previous_or_empty_dir(
                 name,
                 types,
                 metadata,
                 vec!["cached content is missing".to_owned()],
             ),
-            Err(reasons) => self.empty_dir_layer(name, types, metadata, reasons),
+            Err(reasons) => self.previous_or_empty_dir(name, types, metadata, reasons),
+        }
+    }
+
+    /// Restore a directory layer from the previous image (unpacking its blob, which is then
+    /// reused as it is), else hand out an empty one.
+    fn previous_or_empty_dir(
+        &self,
+        name: LayerName,
+        types: LayerTypes,
+        metadata: Value,
+        cache_reasons: Vec<String>,
+    ) -> Result<Layer, BuildpackFailure> {
+        let previous = match self.previous.as_ref().filter(|_| !self.clear) {
+            Some(previous) => previous,
+            None => return self.empty_dir_layer(name, types, metadata, cache_reasons),
+        };
+        let recorded = match previous.matching(name.as_str(), types, &metadata) {
+            Ok(recorded) => recorded.clone(),
+            Err(reasons) => {
+                let reasons = pick_reasons(cache_reasons, reasons);
+                return self.empty_dir_layer(name, types, metadata, reasons);
+            }
+        };
+        let dir = self.staging.join(name.as_str());
+        if dir.exists() {
+            fs_err::remove_dir_all(&dir).map_err(boxed_io)?;
+        }
+        let image_path = format!("layers/{}/{}", self.buildpack.escaped(), name);
+        match previous.unpack(&recorded, &image_path, &dir) {
+            Ok(()) => {
+                previous.mark_restored(name.as_str(), recorded.blob.clone());
+                Ok(Layer {
+                    name,
+                    types,
+                    metadata,
+                    state: LayerState::Restored,
+                    content: LayerContent::Dir(dir),
+                    env: recorded.env,
+                })
+            }
+            Err(error) => {
+                let mut reasons = cache_reasons;
+                reasons.push(format!("cannot unpack it from the previous image: {error}"));
+                self.empty_dir_layer(name, types, metadata, reasons)
+            }
         }
     }
 
@@ -255,13 +326,16 @@ impl LayerStore {
             },
             Err(reasons) => LayerState::Empty { reasons },
         };
-        let env = match state {
-            LayerState::Restored => self
-                .cache
-                .load(name.as_str())
-                .and_then(|record| serde_json::from_value(record.extra).ok())
-                .unwrap_or_default(),
-            LayerState::Empty { .. } => Vec::new(),
+        let (state, env) = match state {
+            LayerState::Restored => {
+                let env = self
+                    .cache
+                    .load(name.as_str())
+                    .and_then(|record| serde_json::from_value(record.extra).ok())
+                    .unwrap_or_default();
+                (LayerState::Restored, env)
+            }
+            LayerState::Empty { reasons } => self.root_from_previous(&name, &metadata, reasons),
         };
         Ok(Layer {
             name,
@@ -271,6 +345,51 @@ impl LayerStore {
             content: LayerContent::Root(None),
             env,
         })
+    }
+}
+
+impl LayerStore {
+    /// A root layer needs no content to be restored: the previous image's blob is the layer.
+    fn root_from_previous(
+        &self,
+        name: &LayerName,
+        metadata: &Value,
+        cache_reasons: Vec<String>,
+    ) -> (LayerState, Vec<EnvChange>) {
+        let Some(previous) = self.previous.as_ref().filter(|_| !self.clear) else {
+            return (
+                LayerState::Empty {
+                    reasons: cache_reasons,
+                },
+                Vec::new(),
+            );
+        };
+        match previous.matching(name.as_str(), LayerTypes::LAUNCH_CACHED, metadata) {
+            Ok(recorded) => {
+                previous.mark_restored(name.as_str(), recorded.blob.clone());
+                (LayerState::Restored, recorded.env.clone())
+            }
+            Err(reasons) => (
+                LayerState::Empty {
+                    reasons: pick_reasons(cache_reasons, reasons),
+                },
+                Vec::new(),
+            ),
+        }
+    }
+}
+
+/// Why a layer is rebuilt: the cache's reasons, unless the cache simply had nothing and the
+/// previous image says more.
+fn pick_reasons(cache: Vec<String>, previous: Vec<String>) -> Vec<String> {
+    let cache_had_nothing = cache.iter().any(|reason| reason == "no cached layer");
+    let previous_had_it = !previous
+        .iter()
+        .any(|reason| reason == "not in the previous image");
+    if cache_had_nothing && previous_had_it {
+        previous
+    } else {
+        cache
     }
 }
 

@@ -6,6 +6,7 @@ mod descriptor;
 mod ids;
 mod layers;
 mod order;
+mod previous;
 mod process;
 
 pub use context::{
@@ -19,6 +20,7 @@ pub use layers::{
 pub use order::{
     DetectReport, GroupReport, Order, OrderGroup, OrderMember, Verdict, resolve_order,
 };
+pub use previous::{LayerFetch, PreviousLayer, PreviousLayers};
 pub use process::{Process, shell_quote};
 
 use crate::diagnostic::Diagnose;

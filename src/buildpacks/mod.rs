@@ -1,5 +1,6 @@
 //! The first-party buildpacks.
 
+pub mod go;
 pub mod node;
 pub mod procfile;
 
@@ -7,7 +8,7 @@ use crate::buildpack::{Buildpack, BuildpackId};
 
 /// Every first-party buildpack.
 pub fn all() -> Vec<Box<dyn Buildpack>> {
-    vec![Box::new(node::Node), Box::new(procfile::Procfile)]
+    vec![Box::new(go::Go), Box::new(node::Node), Box::new(procfile::Procfile)]
 }
 
 /// Find a buildpack by id.

@@ -8,13 +8,11 @@ use clap::{Args, Subcommand};
 use super::open_cache;
 use super::ui::{Ui, print_out};
 use crate::export::exporter_for;
-use crate::layer::{Compression, write_layer};
-use crate::oci::{ImageBuilder, ImageLocation, LayerRef};
+use crate::layer::Compression;
+use crate::oci::ImageLocation;
 use crate::pipeline::creation_time;
-use crate::stack::{BuilderStack, LockMode, MirrorOverrides, RunImage, assemble_run_image};
-
-/// Name of the default builder's base image in the local store.
-pub const DEFAULT_BASE_NAME: &str = "kiln/base-bookworm:latest";
+use crate::pipeline::debian::{DEFAULT_BASE_NAME, base_image};
+use crate::stack::{BuilderStack, LockMode, MirrorOverrides, assemble_run_image};
 
 /// `kiln base …` subcommands.
 #[derive(Debug, Subcommand)]
@@ -121,43 +119,4 @@ fn build(args: BaseBuildArgs, ui: &Ui) -> anyhow::Result<i32> {
     }
     print_out(&image.manifest_digest.to_string());
     Ok(0)
-}
-
-/// Write a run image as a one-layer image: config User, Env and `io.buildpacks.base.*` labels.
-pub fn base_image(
-    run_image: &RunImage,
-    compression: Compression,
-    created: &str,
-    blobs: &crate::oci::BlobStore,
-) -> anyhow::Result<crate::oci::Image> {
-    let layer = write_layer(&run_image.entries, compression, blobs)?;
-    let mut builder = ImageBuilder::scratch();
-    builder.set_created(created);
-    let packages: Vec<&str> = run_image
-        .packages
-        .iter()
-        .map(|package| package.name.as_str())
-        .collect();
-    builder.push_layer(
-        LayerRef {
-            digest: layer.digest,
-            size: layer.size,
-            media_type: layer.media_type,
-            diff_id: layer.diff_id,
-        },
-        &format!("kiln base build: Debian packages {}", packages.join(" ")),
-    );
-    let runtime = builder.runtime_mut();
-    runtime.set_user(Some(run_image.user.clone()));
-    runtime.set_env(Some(
-        run_image
-            .env
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect(),
-    ));
-    for (key, value) in &run_image.labels {
-        builder.set_label(key, value);
-    }
-    Ok(builder.build(blobs)?)
 }

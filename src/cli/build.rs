@@ -8,7 +8,7 @@ use super::ui::{Ui, print_out};
 use super::{CliError, open_cache};
 use crate::layer::Compression;
 use crate::oci::ImageLocation;
-use crate::pipeline::{BuildRequest, RunImageChoice, creation_time};
+use crate::pipeline::{BlobFrom, BuildRequest, RunImageChoice, creation_time};
 
 /// Arguments of `kiln build`.
 #[derive(Debug, Args)]
@@ -33,9 +33,17 @@ pub struct BuildArgs {
     /// Also write the image here: oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:name:tag], docker://REF.
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
-    /// Also push the image to the registry its name points at (uploads only missing blobs).
+    /// Push the image to the registry its name points at instead of the local store (uploads
+    /// only missing blobs).
     #[arg(long)]
     pub publish: bool,
+    /// Reuse the layers of this registry image whose metadata or content is unchanged, without
+    /// rebuilding, recompressing or re-uploading them (default with --publish: NAME).
+    #[arg(long, value_name = "REF")]
+    pub previous_image: Option<String>,
+    /// Keep cached layers in this registry image, so builds on other machines reuse them.
+    #[arg(long, value_name = "REF")]
+    pub cache_image: Option<String>,
     #[command(flatten)]
     pub registry: super::registry_args::RegistryArgs,
     /// The process type the image starts by default.
@@ -84,6 +92,15 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
     if args.publish {
         outputs.push(ImageLocation::Registry(args.name.clone()));
     }
+    let previous_image = args
+        .previous_image
+        .clone()
+        .or_else(|| args.publish.then(|| args.name.clone()));
+    for reference in previous_image.iter().chain(&args.cache_image) {
+        crate::registry::Reference::parse(
+            reference.strip_prefix("docker://").unwrap_or(reference),
+        )?;
+    }
     let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let request = BuildRequest {
         name,
@@ -98,16 +115,20 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         clear_cache: args.clear_cache,
         report_path: args.report,
         registry: args.registry.transport(),
+        local_store: !args.publish,
+        previous_image,
+        cache_image: args.cache_image,
     };
     let cache = open_cache()?;
     let log = |line: &str| ui.info(line);
     let outcome = crate::pipeline::build(&request, &cache, &log)?;
     for layer in &outcome.report.layers {
-        let status = match (layer.reused, layer.compressed) {
-            (true, false) => "reused".to_owned(),
-            (true, true) => "restored, re-exported".to_owned(),
-            (false, false) => "rebuilt, same content".to_owned(),
-            (false, true) => "built".to_owned(),
+        let status = match (layer.reused, layer.blob_from) {
+            (true, BlobFrom::PreviousImage) => "reused from the previous image".to_owned(),
+            (true, BlobFrom::Cache) => "reused".to_owned(),
+            (true, BlobFrom::Built) => "restored, re-exported".to_owned(),
+            (false, BlobFrom::Built) => "built".to_owned(),
+            (false, _) => "rebuilt, same content".to_owned(),
         };
         ui.info(&format!(
             "  {}/{}: {status} ({})",
@@ -120,7 +141,29 @@ pub fn run(args: BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
         }
     }
     for output in &outcome.report.outputs {
-        ui.info(&format!("wrote {} ({})", output.destination, output.digest));
+        match &output.push {
+            Some(push) => ui.info(&format!(
+                "pushed {} ({}): {} uploaded ({} bytes), {} mounted, {} already there",
+                output.destination,
+                output.digest,
+                push.uploaded,
+                push.bytes_uploaded,
+                push.mounted,
+                push.skipped
+            )),
+            None => ui.info(&format!("wrote {} ({})", output.destination, output.digest)),
+        }
+    }
+    if let Some(cache_image) = &outcome.report.cache_image
+        && let (Some(digest), Some(push)) = (&cache_image.digest, &cache_image.push)
+    {
+        ui.info(&format!(
+            "saved cache image {} ({digest}): {} uploaded ({} bytes)",
+            cache_image.reference, push.uploaded, push.bytes_uploaded
+        ));
+    }
+    for warning in &outcome.report.warnings {
+        ui.warn(warning);
     }
     print_out(&outcome.report.digest);
     Ok(0)

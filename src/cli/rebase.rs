@@ -8,11 +8,12 @@ use super::open_cache;
 use super::ui::{Ui, print_out};
 use crate::cache::GC_LOCK;
 use crate::diagnostic::{Diagnose, ErrorClass};
-use crate::export::exporter_for;
-use crate::images::{OpenImageError, oci_error_class, open_image};
+use crate::export::exporter_with_origins;
+use crate::images::{OpenImageError, oci_error_class, open_image_metadata};
 use crate::oci::cnb::{self, LifecycleMetadata};
 use crate::oci::rebase::{NewBase, RebaseError, find_old_base, rebase};
-use crate::oci::{ImageLocation, OciError};
+use crate::oci::{Image, ImageLocation, OciError};
+use crate::registry::{BlobOrigins, Reference, TransportOptions};
 
 /// Arguments of `kiln rebase`.
 #[derive(Debug, Args)]
@@ -39,6 +40,12 @@ pub enum RebaseCommandError {
     OpenApp(#[source] OpenImageError),
     #[error("cannot open the new base")]
     OpenBase(#[source] OpenImageError),
+    #[error("the new base `{reference}` is not in the registry")]
+    BaseNotPublished {
+        reference: String,
+        #[source]
+        source: OpenImageError,
+    },
     #[error("`{image}` records no run image to rebase onto")]
     NoRunImage { image: String },
     #[error("cannot rebase `{image}`")]
@@ -78,6 +85,9 @@ impl Diagnose for RebaseCommandError {
             RebaseCommandError::NoRunImage { .. } => {
                 Some("name the new base with --run-image REF".to_owned())
             }
+            RebaseCommandError::BaseNotPublished { reference, .. } => Some(format!(
+                "a registry rebase moves no layers, so the new base must be published first: `kiln base build --publish {reference}`"
+            )),
             RebaseCommandError::Rebase { source, .. } if source.forceable() => Some(
                 "pass --force to rebase anyway (the app may not run on the new base)".to_owned(),
             ),
@@ -103,7 +113,11 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
     let _gc = cache.lock_shared(GC_LOCK)?;
     let transport = args.registry.transport();
     let location = ImageLocation::parse(&args.image)?;
-    let app = open_image(&location, &cache, &transport).map_err(RebaseCommandError::OpenApp)?;
+    // On a registry only manifests and configs are read; `origins` remembers which repository
+    // holds each layer so the push mounts them or finds them present.
+    let mut origins = BlobOrigins::new();
+    let app = open_image_metadata(&location, &cache, &transport, &mut origins)
+        .map_err(RebaseCommandError::OpenApp)?;
     let base_name = match &args.run_image {
         Some(name) => name.clone(),
         None => cnb::parse_label::<LifecycleMetadata>(&app.labels(), cnb::LIFECYCLE_METADATA)
@@ -114,10 +128,22 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
             })?,
     };
     let base_location = ImageLocation::parse(&base_name)?;
-    let new_base =
-        open_image(&base_location, &cache, &transport).map_err(RebaseCommandError::OpenBase)?;
+    let new_base = open_image_metadata(&base_location, &cache, &transport, &mut origins).map_err(
+        |source| match &base_location {
+            ImageLocation::Registry(reference) if source.is_not_found() => {
+                RebaseCommandError::BaseNotPublished {
+                    reference: reference.clone(),
+                    source,
+                }
+            }
+            _ => RebaseCommandError::OpenBase(source),
+        },
+    )?;
     let blobs = cache.blobs();
-    let old_base = find_old_base(&app, &blobs).map_err(RebaseCommandError::Store)?;
+    let old_base = match find_old_base(&app, &blobs).map_err(RebaseCommandError::Store)? {
+        Some(old_base) => Some(old_base),
+        None => pull_old_base(&app, &location, &cache, &transport),
+    };
     let rebased = rebase(
         &app,
         &NewBase {
@@ -142,7 +168,7 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
         Some(output) => ImageLocation::parse(output)?,
         None => location.clone(),
     };
-    let exported = exporter_for(&destination, &cache, &args.image, &transport)
+    let exported = exporter_with_origins(&destination, &cache, &args.image, &transport, &origins)
         .export(&rebased.image, &blobs)?;
     ui.info(&format!(
         "rebased {}: base top {} → {}, {} app layers kept, in {} ms",
@@ -155,6 +181,37 @@ pub fn run(args: RebaseArgs, ui: &Ui) -> anyhow::Result<i32> {
     ui.info(&format!("wrote {}", exported.destination));
     print_out(&rebased.image.manifest_digest.to_string());
     Ok(0)
+}
+
+/// The old base's manifest and config from its registry, by the digest the app records, so
+/// base Env and labels are recomputed exactly. Only tried for bases named `docker://…` or on
+/// the app's own registry (a bare name must not send kiln to Docker Hub); any failure just
+/// means the base-derived parts are carried over (and said so).
+fn pull_old_base(
+    app: &Image,
+    app_location: &ImageLocation,
+    cache: &crate::cache::Cache,
+    transport: &TransportOptions,
+) -> Option<Image> {
+    let lifecycle = cnb::parse_label::<LifecycleMetadata>(&app.labels(), cnb::LIFECYCLE_METADATA)?;
+    let recorded = lifecycle.run_image.reference;
+    let (text, explicit) = match recorded.strip_prefix("docker://") {
+        Some(rest) => (rest, true),
+        None => (recorded.as_str(), false),
+    };
+    let reference = Reference::parse(text).ok()?;
+    reference.digest()?;
+    let same_registry = match app_location {
+        ImageLocation::Registry(app) => {
+            Reference::parse(app).is_ok_and(|app| app.registry() == reference.registry())
+        }
+        _ => false,
+    };
+    if !explicit && !same_registry {
+        return None;
+    }
+    let location = ImageLocation::Registry(reference.to_string());
+    open_image_metadata(&location, cache, transport, &mut BlobOrigins::new()).ok()
 }
 
 fn short(digest: &str) -> &str {

@@ -4,6 +4,7 @@ mod cache;
 mod compress;
 mod entry;
 mod error;
+mod extract;
 mod from_dir;
 mod tar_writer;
 
@@ -15,6 +16,7 @@ pub use entry::{
     Entry, EntryKind, EntryPathError, FileSource, LayerEntries, Owner, normalize_layer_path,
 };
 pub use error::LayerError;
+pub use extract::{ExtractError, extract_subtree};
 pub use from_dir::{DirOptions, entries_from_dir, normalized_mode};
 pub use tar_writer::{LAYER_MTIME, write_tar};
 

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 /// `io.buildpacks.lifecycle.metadata`.
 pub const LIFECYCLE_METADATA: &str = "io.buildpacks.lifecycle.metadata";
+/// `io.buildpacks.lifecycle.cache.metadata`, the label of a cache image.
+pub const CACHE_METADATA: &str = "io.buildpacks.lifecycle.cache.metadata";
 /// `io.buildpacks.build.metadata`.
 pub const BUILD_METADATA: &str = "io.buildpacks.build.metadata";
 /// `io.buildpacks.project.metadata`.
@@ -49,6 +51,33 @@ pub struct LayerMetadata {
     /// Layer types.
     #[serde(default)]
     pub cache: bool,
+    /// The launch environment changes the layer makes. kiln bakes layer env into the image
+    /// Env, so reusing a layer from a previous or cache image needs them back; CNB tools
+    /// ignore the key.
+    #[serde(rename = "kiln.env", default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<LayerEnv>,
+}
+
+/// One environment change of a layer, as recorded in labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerEnv {
+    /// Variable name.
+    pub name: String,
+    /// `override`, `default`, `prepend` or `append`.
+    pub action: String,
+    /// The value.
+    pub value: String,
+}
+
+/// `io.buildpacks.lifecycle.cache.metadata`: the cached layers of each buildpack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheMetadata {
+    /// Buildpacks and their cached layers.
+    #[serde(default)]
+    pub buildpacks: Vec<BuildpackLayers>,
+    /// Unknown fields (e.g. `sbom` from lifecycle caches) kept verbatim.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
 
 /// One buildpack in the lifecycle label.

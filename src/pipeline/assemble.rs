@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::PipelineError;
 use super::base::BaseFacts;
-use super::report::LayerReport;
+use super::previous::{PreviousImage, label_env};
+use super::report::{BlobFrom, LayerReport};
 use crate::buildpack::{
     BuildResult, BuildpackDescriptor, EnvAction, EnvChange, Layer, LayerContent, LayerState,
     LayerStore, Process, ProcessType,
@@ -68,6 +69,8 @@ pub struct Assembly<'a> {
     pub compression: Compression,
     /// The shared blob store.
     pub blobs: &'a BlobStore,
+    /// The previous image, whose blobs are reused by diff_id.
+    pub previous: Option<&'a PreviousImage>,
 }
 
 /// A layer on its way into the image.
@@ -81,7 +84,8 @@ struct PlannedLayer {
 }
 
 enum PlannedSource {
-    Ready(WrittenLayer),
+    /// An existing blob: recorded in the layer cache or in the previous image.
+    Ready(WrittenLayer, BlobFrom),
     Write(LayerEntries),
 }
 
@@ -123,20 +127,18 @@ impl Assembly<'_> {
             }
         }
         planned.push(self.plan_app_layer()?);
-        planned.push(PlannedLayer {
-            buildpack: "process-types".to_owned(),
-            name: "process-types".to_owned(),
-            created_by: "Buildpacks Process Types".to_owned(),
-            reused: false,
-            reasons: Vec::new(),
-            source: PlannedSource::Write(process_layer(&processes)?),
-        });
+        planned.push(self.plan_by_diff_id(
+            "process-types",
+            "Buildpacks Process Types",
+            process_layer(&processes)?,
+            "process types changed",
+        )?);
 
         let to_write: Vec<&LayerEntries> = planned
             .iter()
             .filter_map(|layer| match &layer.source {
                 PlannedSource::Write(entries) => Some(entries),
-                PlannedSource::Ready(_) => None,
+                PlannedSource::Ready(..) => None,
             })
             .collect();
         let mut fresh = write_layers(&to_write, self.compression, self.blobs)?.into_iter();
@@ -145,11 +147,12 @@ impl Assembly<'_> {
         let mut reports = Vec::new();
         let mut written = BTreeMap::new();
         for layer in planned {
-            let (blob, compressed) = match layer.source {
-                PlannedSource::Ready(blob) => (blob, false),
-                PlannedSource::Write(_) => {
-                    (fresh.next().expect("one result per written layer"), true)
-                }
+            let (blob, blob_from) = match layer.source {
+                PlannedSource::Ready(blob, from) => (blob, from),
+                PlannedSource::Write(_) => (
+                    fresh.next().expect("one result per written layer"),
+                    BlobFrom::Built,
+                ),
             };
             builder.push_layer(
                 LayerRef {
@@ -165,7 +168,8 @@ impl Assembly<'_> {
                 name: layer.name.clone(),
                 reused: layer.reused,
                 reasons: layer.reasons,
-                compressed,
+                compressed: blob_from == BlobFrom::Built,
+                blob_from,
                 diff_id: blob.diff_id.to_string(),
                 digest: blob.digest.to_string(),
                 size: blob.size,
@@ -194,32 +198,35 @@ impl Assembly<'_> {
             "Layer: '{}', Created by buildpack: {}@{}",
             layer.name, id, outcome.descriptor.buildpack.version
         );
-        let record = outcome.layers.cache().load(layer.name.as_str());
-        let recorded = record
-            .and_then(|record| record.written)
-            .filter(|blob| self.blobs.contains(&blob.digest));
+        // A layer restored from the previous image reuses that image's blob (on the registry);
+        // one restored from the cache reuses the recorded blob when it is still local.
+        let recorded = match outcome.layers.restored_from_previous(layer.name.as_str()) {
+            Some(blob) => Some((blob, BlobFrom::PreviousImage)),
+            None => outcome
+                .layers
+                .cache()
+                .load(layer.name.as_str())
+                .and_then(|record| record.written)
+                .filter(|blob| self.blobs.contains(&blob.digest))
+                .map(|blob| (blob, BlobFrom::Cache)),
+        };
         let (reused, reasons) = match &layer.state {
             LayerState::Restored => (true, Vec::new()),
             LayerState::Empty { reasons } => (false, reasons.clone()),
         };
         let entries = match (&layer.content, &layer.state, recorded) {
-            (_, LayerState::Restored, Some(blob)) => {
+            (_, LayerState::Restored, Some((blob, from))) => {
                 return Ok(PlannedLayer {
                     buildpack: id.to_string(),
                     name: layer.name.to_string(),
                     created_by,
                     reused,
                     reasons,
-                    source: PlannedSource::Ready(blob),
+                    source: PlannedSource::Ready(blob, from),
                 });
             }
             (LayerContent::Dir(dir), _, _) => {
-                let prefix = format!("layers/{}/{}", id.escaped(), layer.name);
-                let mut entries =
-                    entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(&prefix)?;
-                entries.add_dir(&prefix, 0o755, Owner::CNB)?;
-                entries.add_missing_parents(0o755, Owner::CNB);
-                entries
+                dir_layer_entries(dir, &format!("layers/{}/{}", id.escaped(), layer.name))?
             }
             (LayerContent::Root(Some(entries)), _, _) => entries.clone(),
             (LayerContent::Root(None), _, _) => {
@@ -243,29 +250,43 @@ impl Assembly<'_> {
         let mut entries =
             entries_from_dir(self.app_dir, DirOptions::APP, |_, _| true)?.prefixed("workspace")?;
         entries.add_dir("workspace", 0o755, Owner::CNB)?;
-        // Only the diff_id is computed first: an unchanged app reuses its blob without
-        // compressing anything.
+        self.plan_by_diff_id("app", "Application Layer", entries, "app files changed")
+    }
+
+    /// A layer kiln makes itself (app, process types): only its diff_id is computed first, and
+    /// an unchanged layer reuses its recorded blob without compressing anything.
+    fn plan_by_diff_id(
+        &self,
+        name: &str,
+        created_by: &str,
+        entries: LayerEntries,
+        changed: &str,
+    ) -> Result<PlannedLayer, PipelineError> {
         let (diff_id, _) = tar_digest(&entries)?;
         let recorded = self
             .app_cache
-            .load("app")
+            .load(name)
             .and_then(|record| record.written)
             .filter(|blob| {
                 blob.diff_id == diff_id
                     && blob.media_type == self.compression.media_type()
                     && self.blobs.contains(&blob.digest)
             });
-        let (source, reasons) = match recorded {
-            Some(blob) => (PlannedSource::Ready(blob), Vec::new()),
-            None => (
-                PlannedSource::Write(entries),
-                vec!["app files changed".to_owned()],
+        let previous = self.previous.and_then(|previous| {
+            previous.layer_with_diff_id(&diff_id, self.compression.media_type())
+        });
+        let (source, reasons) = match (recorded, previous) {
+            (Some(blob), _) => (PlannedSource::Ready(blob, BlobFrom::Cache), Vec::new()),
+            (None, Some(blob)) => (
+                PlannedSource::Ready(blob, BlobFrom::PreviousImage),
+                Vec::new(),
             ),
+            (None, None) => (PlannedSource::Write(entries), vec![changed.to_owned()]),
         };
         Ok(PlannedLayer {
-            buildpack: "app".to_owned(),
-            name: "app".to_owned(),
-            created_by: "Application Layer".to_owned(),
+            buildpack: name.to_owned(),
+            name: name.to_owned(),
+            created_by: created_by.to_owned(),
             reused: reasons.is_empty(),
             reasons,
             source,
@@ -393,6 +414,7 @@ impl Assembly<'_> {
                                 build: layer.types.build,
                                 launch: layer.types.launch,
                                 cache: layer.types.cache,
+                                env: layer.env.iter().map(label_env).collect(),
                             },
                         )
                     })
@@ -437,6 +459,15 @@ impl Assembly<'_> {
 
 fn strip_digest(name: &str) -> &str {
     name.split('@').next().unwrap_or(name)
+}
+
+/// The entries of a directory layer at `prefix` (`layers/<buildpack>/<layer>`): the same for
+/// the image and the cache image, so a cached launch layer's blob serves both.
+pub fn dir_layer_entries(dir: &Path, prefix: &str) -> Result<LayerEntries, PipelineError> {
+    let mut entries = entries_from_dir(dir, DirOptions::APP, |_, _| true)?.prefixed(prefix)?;
+    entries.add_dir(prefix, 0o755, Owner::CNB)?;
+    entries.add_missing_parents(0o755, Owner::CNB);
+    Ok(entries)
 }
 
 /// Apply one CNB env action.
@@ -558,11 +589,13 @@ fn process_layer(processes: &[(Process, String)]) -> Result<LayerEntries, Pipeli
 }
 
 /// Record every layer's metadata and blob (and move fresh cached content into the cache) so
-/// the next build can reuse them. Called only after the image was written.
+/// the next build can reuse them. Called only after the image was written. A blob is recorded
+/// only when it is in the local store: one reused from a previous image may stay remote.
 pub fn commit_layer_records(
     outcomes: Vec<BuildpackOutcome>,
     written: &BTreeMap<(String, String), WrittenLayer>,
     app_cache: &LayerCache,
+    blobs: &BlobStore,
 ) -> Result<(), PipelineError> {
     for outcome in outcomes {
         let id = outcome.descriptor.id().to_string();
@@ -570,11 +603,18 @@ pub fn commit_layer_records(
             if !layer.types.cache {
                 continue;
             }
-            let blob = written.get(&(id.clone(), layer.name.to_string())).cloned();
+            let blob = written
+                .get(&(id.clone(), layer.name.to_string()))
+                .filter(|blob| blobs.contains(&blob.digest))
+                .cloned();
             let extra = serde_json::to_value(&layer.env).unwrap_or(Value::Null);
             let cache = outcome.layers.cache();
+            let from_previous = outcome
+                .layers
+                .restored_from_previous(layer.name.as_str())
+                .is_some();
             match (&layer.state, &layer.content) {
-                (LayerState::Restored, _) => {
+                (LayerState::Restored, _) if !from_previous => {
                     let mut record = cache.load(layer.name.as_str()).unwrap_or_default();
                     if blob.is_some() {
                         record.written = blob;
@@ -582,7 +622,10 @@ pub fn commit_layer_records(
                     record.extra = extra;
                     cache.store(layer.name.as_str(), record, None)?;
                 }
-                (LayerState::Empty { .. }, content) => {
+                // Restored from the previous image: a root layer without a local blob leaves
+                // nothing worth recording.
+                (LayerState::Restored, LayerContent::Root(_)) if blob.is_none() => {}
+                (_, content) => {
                     let staged: Option<PathBuf> = match content {
                         LayerContent::Dir(dir) => Some(dir.clone()),
                         LayerContent::Root(_) => None,
@@ -598,15 +641,20 @@ pub fn commit_layer_records(
             }
         }
     }
-    if let Some(blob) = written.get(&("app".to_owned(), "app".to_owned())) {
-        app_cache.store(
-            "app",
-            LayerRecord {
-                written: Some(blob.clone()),
-                ..LayerRecord::default()
-            },
-            None,
-        )?;
+    for name in ["app", "process-types"] {
+        if let Some(blob) = written
+            .get(&(name.to_owned(), name.to_owned()))
+            .filter(|blob| blobs.contains(&blob.digest))
+        {
+            app_cache.store(
+                name,
+                LayerRecord {
+                    written: Some(blob.clone()),
+                    ..LayerRecord::default()
+                },
+                None,
+            )?;
+        }
     }
     Ok(())
 }

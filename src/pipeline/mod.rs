@@ -3,7 +3,11 @@
 pub mod assemble;
 pub mod base;
 pub mod builder;
+pub mod cache_image;
+pub mod debian;
+pub mod previous;
 pub mod report;
+mod reuse;
 pub mod time;
 
 use std::path::{Path, PathBuf};
@@ -14,15 +18,17 @@ use crate::buildpack::{
 };
 use crate::cache::{Cache, CacheError, GC_LOCK};
 use crate::diagnostic::{Diagnose, ErrorClass};
-use crate::export::{ExportError, Exported, exporter_for};
+use crate::export::{ExportError, Exported, exporter_with_origins};
 use crate::images::{OpenImageError, open_image};
 use crate::layer::{Compression, EntryPathError, LayerCache, LayerCacheError, LayerError};
 use crate::oci::{Digest, ImageLocation, OciError};
-use crate::registry::TransportOptions;
+use crate::registry::{RegistryError, TransportOptions};
 use crate::source::{SourceError, SourceTree};
+use reuse::Reuse;
 
 pub use assemble::{APP_DIR, BuildpackOutcome, RunImage};
-pub use report::{BuildReport, LayerReport};
+pub use previous::{PreviousImage, PreviousImageError};
+pub use report::{BlobFrom, BuildReport, CacheImageReport, LayerReport, PreviousImageReport};
 pub use time::{creation_time, rfc3339_from_unix};
 
 /// Everything that can stop a build.
@@ -32,8 +38,8 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error("cannot open the run image")]
     RunImage(#[source] OpenImageError),
-    #[error("no run image: pass --run-image REF")]
-    NoRunImage,
+    #[error("cannot assemble the default run image from Debian packages")]
+    DefaultStack(#[source] debian::DebianStackError),
     #[error("cannot inspect the run image `{run_image}`")]
     BaseFacts {
         run_image: String,
@@ -92,6 +98,12 @@ pub enum PipelineError {
     Label(#[source] serde_json::Error),
     #[error("cannot prepare the build workspace")]
     Workspace(#[source] std::io::Error),
+    #[error(transparent)]
+    PreviousImage(#[from] PreviousImageError),
+    #[error(transparent)]
+    CacheImage(#[from] cache_image::CacheImageError),
+    #[error("cannot set up the registry client")]
+    RegistryClient(#[source] Box<RegistryError>),
     #[error("cannot write the build report {path}")]
     Report {
         path: PathBuf,
@@ -105,7 +117,6 @@ impl Diagnose for PipelineError {
         use PipelineError::*;
         match self {
             Source(_)
-            | NoRunImage
             | Builder(_)
             | UnknownBuildpack { .. }
             | NothingDetected { .. }
@@ -115,6 +126,10 @@ impl Diagnose for PipelineError {
             | NoProcesses
             | InvalidName(_) => ErrorClass::User,
             RunImage(source) => source.class(),
+            DefaultStack(source) => source.class(),
+            PreviousImage(source) => source.class(),
+            CacheImage(source) => source.class(),
+            RegistryClient(source) => source.class(),
             BaseFacts { source, .. } | Image(source) => crate::images::oci_error_class(source),
             Detect { source, .. } | Build { source, .. } => source.class(),
             Export(source) => source.class(),
@@ -137,7 +152,7 @@ impl Diagnose for PipelineError {
     fn hint(&self) -> Option<String> {
         use PipelineError::*;
         match self {
-            NoRunImage => Some("name a base image, e.g. --run-image oci:./base:latest".to_owned()),
+            DefaultStack(source) => source.hint(),
             UnknownBuildpack { available, .. } => Some(format!("available buildpacks: {}", available.join(", "))),
             NothingDetected { report, .. } => Some(nothing_detected_hint(report)),
             ShellMissing { .. } => Some("write the command without shell syntax (no $VARS, quotes, pipes) or use a run image with /bin/sh".to_owned()),
@@ -145,6 +160,9 @@ impl Diagnose for PipelineError {
             AmbiguousDefaultProcess { .. } => Some("choose one with --default-process TYPE, or name one `web`".to_owned()),
             NoProcesses => Some("add a Procfile, e.g. `web: ./start`".to_owned()),
             RunImage(source) => source.hint(),
+            PreviousImage(source) => source.hint(),
+            CacheImage(source) => source.hint(),
+            RegistryClient(source) => source.hint(),
             Detect { source, .. } | Build { source, .. } => source.hint(),
             Export(source) => source.hint(),
             Source(SourceError::SymlinkEscapes { .. }) => {
@@ -211,6 +229,12 @@ pub struct BuildRequest {
     pub report_path: Option<PathBuf>,
     /// How to reach registries (`--registry-ca`, `--insecure-registry`).
     pub registry: TransportOptions,
+    /// Whether the image goes into the local image store (not when only publishing).
+    pub local_store: bool,
+    /// The image whose layers to reuse by metadata and diff_id (`--previous-image`).
+    pub previous_image: Option<String>,
+    /// The registry image keeping cached layers between machines (`--cache-image`).
+    pub cache_image: Option<String>,
 }
 
 /// Detection inputs shared by `kiln build` and `kiln detect`.
@@ -294,7 +318,24 @@ pub fn build(
     let app_key = Digest::of_bytes(request.name.as_bytes()).short().to_owned();
     let _app_lock = cache.lock_exclusive(&format!("app-{app_key}"))?;
 
-    let run_image = open_run_image(&request.run_image, cache, &request.registry)?;
+    let (run_image, runtimes) = open_run_image(
+        &request.run_image,
+        cache,
+        &request.registry,
+        request.compression,
+    )?;
+    let blobs = cache.blobs();
+    let layers_root = cache
+        .dir(crate::cache::Bucket::Layers)
+        .join("apps")
+        .join(&app_key);
+    if request.clear_cache {
+        LayerCache::new(layers_root.clone()).clear()?;
+    }
+    // Previous image and cache image are read before anything is built, so a registry that
+    // cannot be read stops the build before any work or any write.
+    let mut reuse = Reuse::open(request, &run_image, &blobs, log)?;
+    reuse.restore_cache(request, &layers_root, &blobs, log)?;
     let target = Target {
         os: run_image.image.config.os().to_string(),
         arch: run_image.image.config.architecture().to_string(),
@@ -331,13 +372,6 @@ pub fn build(
     let workspace = cache.temp_dir("build")?;
     let app_dir = workspace.path().join("app");
     source.copy_to(&app_dir)?;
-    let layers_root = cache
-        .dir(crate::cache::Bucket::Layers)
-        .join("apps")
-        .join(&app_key);
-    if request.clear_cache {
-        LayerCache::new(layers_root.clone()).clear()?;
-    }
 
     let mut outcomes = Vec::new();
     let mut env = env;
@@ -346,19 +380,25 @@ pub fn build(
         let id = descriptor.id().clone();
         let staging = workspace.path().join("layers").join(id.escaped());
         fs_err::create_dir_all(&staging).map_err(PipelineError::Workspace)?;
-        let layers = LayerStore::new(
-            id.clone(),
-            LayerCache::new(layers_root.join(id.escaped())),
-            staging,
-            request.clear_cache,
-        );
+        let layers = reuse.layer_store(
+            LayerStore::new(
+                id.clone(),
+                LayerCache::new(layers_root.join(id.escaped())),
+                staging,
+                request.clear_cache,
+            ),
+            &id,
+            &blobs,
+        )?;
         let prefixed_log = |line: &str| log(&format!("[{id}] {line}"));
         let mut context = BuildContext {
             source: &source,
             app_dir: &app_dir,
             env: env.clone(),
             target: &target,
-            runtimes: None,
+            runtimes: runtimes
+                .as_ref()
+                .map(|stack| stack as &dyn crate::buildpack::RuntimeProvider),
             layers,
             log: &prefixed_log,
         };
@@ -390,7 +430,6 @@ pub fn build(
         .map(ProcessType::new)
         .transpose()?;
     let app_cache = LayerCache::new(layers_root.join("_app"));
-    let blobs = cache.blobs();
     let assembled = assemble::Assembly {
         run_image: &run_image,
         outcomes: &outcomes,
@@ -400,23 +439,43 @@ pub fn build(
         created: &request.created,
         compression: request.compression,
         blobs: &blobs,
+        previous: reuse.previous.as_ref(),
     }
     .assemble()?;
 
-    let mut destinations = vec![ImageLocation::Store(request.name.clone())];
+    let mut destinations = Vec::new();
+    if request.local_store {
+        destinations.push(ImageLocation::Store(request.name.clone()));
+    }
     destinations.extend(request.outputs.iter().cloned());
     let mut exported: Vec<Exported> = Vec::new();
     for destination in &destinations {
         exported.push(
-            exporter_for(destination, cache, &request.name, &request.registry)
-                .export(&assembled.image, &blobs)?,
+            exporter_with_origins(
+                destination,
+                cache,
+                &request.name,
+                &request.registry,
+                &reuse.origins,
+            )
+            .export(&assembled.image, &blobs)?,
         );
     }
     let buildpack_ids = outcomes
         .iter()
         .map(|outcome| outcome.descriptor.id().to_string())
         .collect();
-    assemble::commit_layer_records(outcomes, &assembled.written, &app_cache)?;
+    let cached = reuse::cached_buildpacks(&outcomes);
+    assemble::commit_layer_records(outcomes, &assembled.written, &app_cache, &blobs)?;
+    let warnings = reuse.save_cache(
+        request,
+        &cached,
+        &layers_root,
+        &assembled.image,
+        &exported,
+        &blobs,
+    )?;
+    let (previous_image, cache_image) = reuse.into_reports();
 
     let report = BuildReport {
         image: request.name.clone(),
@@ -426,6 +485,9 @@ pub fn build(
         layers: assembled.layers,
         outputs: exported,
         default_process: assembled.default_process,
+        previous_image,
+        cache_image,
+        warnings,
     };
     if let Some(path) = &request.report_path {
         write_report(&report, path)?;
@@ -441,23 +503,43 @@ fn write_report(report: &BuildReport, path: &Path) -> Result<(), PipelineError> 
     })
 }
 
-/// Open the run image and learn what the build needs about it.
+/// Open the run image and learn what the build needs about it. The default builder's run
+/// image comes with its Debian stack for runtimes; so does a run image the same stack made
+/// (`kiln base build`), opened only when a buildpack asks for a runtime.
 pub fn open_run_image(
     choice: &RunImageChoice,
     cache: &Cache,
     registry: &TransportOptions,
-) -> Result<RunImage, PipelineError> {
-    let location = match choice {
-        RunImageChoice::Location(location) => location.clone(),
-        RunImageChoice::Default => return Err(PipelineError::NoRunImage),
+    compression: Compression,
+) -> Result<(RunImage, Option<debian::LazyDebianStack>), PipelineError> {
+    let (image, name, runtimes) = match choice {
+        RunImageChoice::Default => {
+            let stack =
+                debian::DebianStack::open_default(cache).map_err(PipelineError::DefaultStack)?;
+            let image = stack
+                .run_image(&cache.blobs(), compression)
+                .map_err(PipelineError::DefaultStack)?;
+            (
+                image,
+                debian::DEFAULT_BASE_NAME.to_owned(),
+                Some(debian::LazyDebianStack::opened(stack)),
+            )
+        }
+        RunImageChoice::Location(location) => {
+            let image = open_image(location, cache, registry).map_err(PipelineError::RunImage)?;
+            let runtimes = image
+                .labels()
+                .get("io.buildpacks.base.id")
+                .filter(|id| id.as_str() == debian::DEFAULT_STACK_ID)
+                .map(|_| debian::LazyDebianStack::new(cache.clone()));
+            (image, location.to_string(), runtimes)
+        }
     };
-    let image = open_image(&location, cache, registry).map_err(PipelineError::RunImage)?;
-    let name = location.to_string();
     let facts = base::base_facts(&image, &cache.blobs(), cache).map_err(|source| {
         PipelineError::BaseFacts {
             run_image: name.clone(),
             source,
         }
     })?;
-    Ok(RunImage { image, name, facts })
+    Ok((RunImage { image, name, facts }, runtimes))
 }

@@ -32,7 +32,8 @@
 //! - [`transport`]: the HTTP agent, TLS roots, insecure hosts.
 //! - [`retry`]: backoff policy.
 //! - [`client`]: options and single-request operations; `exchange.rs` holds the request loop.
-//! - [`push`] and [`pull`]: blobs and whole images.
+//! - [`push`] and [`pull`]: blobs and whole images; `push_image.rs` pushes images whose blobs
+//!   may stay on the registry ([`origins`]).
 
 pub mod auth;
 pub mod client;
@@ -40,8 +41,10 @@ pub mod credentials;
 pub mod error;
 mod exchange;
 pub mod manifest;
+pub mod origins;
 pub mod pull;
 pub mod push;
+mod push_image;
 pub mod reference;
 pub mod retry;
 pub mod transport;
@@ -50,8 +53,10 @@ pub use client::{FetchedManifest, MountOutcome, RegistryClient, RegistryOptions}
 pub use credentials::{Credential, CredentialStore, REGISTRY_AUTH_ENV};
 pub use error::{RegistryError, RequestError};
 pub use manifest::BlobDescriptor;
+pub use origins::BlobOrigins;
 pub use pull::{PulledImage, ResolvedManifest};
-pub use push::{BlobSource, PushReport, StoredBlob};
+pub use push::{BlobSource, StoredBlob};
+pub use push_image::PushReport;
 pub use reference::Reference;
 pub use retry::RetryPolicy;
 pub use transport::TransportOptions;

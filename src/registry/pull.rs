@@ -276,6 +276,43 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// Fetch only an image's manifest and config into `store` (verified), leaving its layers
+    /// on the registry: enough to read labels and plan reuse (previous images, rebase).
+    pub fn pull_manifest_and_config(
+        &self,
+        reference: &Reference,
+        store: &BlobStore,
+    ) -> Result<PulledImage, RegistryError> {
+        let resolved = self.resolve_image_manifest(reference)?;
+        let config = &resolved.parts.config;
+        let fetched = if store.contains(&config.digest) {
+            Vec::new()
+        } else {
+            self.pull_blob(reference, &config.digest, Some(config.size), store)?;
+            vec![config.digest.clone()]
+        };
+        store
+            .put_bytes(&resolved.manifest.bytes)
+            .map_err(|source| RegistryError::StoreBlob {
+                repository: reference.repository().to_owned(),
+                digest: resolved.manifest.digest.clone(),
+                source: Box::new(source),
+            })?;
+        Ok(PulledImage {
+            reference: reference.with_digest(resolved.manifest.digest.clone()),
+            manifest_bytes: resolved.manifest.bytes,
+            manifest_digest: resolved.manifest.digest,
+            media_type: resolved.manifest.media_type,
+            index_digest: resolved.index_digest,
+            config: resolved.parts.config,
+            layers: resolved.parts.layers,
+            fetched,
+            reused: Vec::new(),
+        })
+    }
+}
+
 fn parse_image(reference: &Reference, bytes: &[u8]) -> Result<ImageManifestParts, RegistryError> {
     serde_json::from_slice(bytes).map_err(|source| RegistryError::ParseManifest {
         reference: reference.to_string(),

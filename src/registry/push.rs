@@ -1,5 +1,5 @@
-//! Uploads: one blob (monolithic `POST` → `PUT`, or chunked `PATCH`es), and whole images
-//! (`HEAD` → cross-repository mount → upload, blobs in parallel, manifest last).
+//! Uploads of one blob: monolithic `POST` → `PUT`, or chunked `PATCH`es. Whole images are
+//! pushed by `push_image.rs` on top of this.
 //!
 //! Chunking rule: a blob larger than `chunked_threshold` goes in `PATCH`es of `chunk_size`
 //! (raised to the registry's `OCI-Chunk-Min-Length`), and so does any blob whose monolithic
@@ -14,7 +14,7 @@ use std::time::Duration;
 use ureq::http::Method;
 
 use super::auth::Scope;
-use super::client::{MountOutcome, RegistryClient};
+use super::client::RegistryClient;
 use super::credentials::Credential;
 use super::error::{RegistryError, RequestError};
 use super::exchange::{Answer, Exchange, RequestBody, expect, header};
@@ -68,29 +68,6 @@ impl Read for TypedErrors {
     }
 }
 
-/// What happened to each blob of a pushed image, and the manifest's digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushReport {
-    /// Blobs whose bytes were sent.
-    pub uploaded: Vec<Digest>,
-    /// Blobs linked from `mount_from` without sending bytes.
-    pub mounted: Vec<Digest>,
-    /// Blobs the repository already had.
-    pub skipped: Vec<Digest>,
-    /// Bytes of blob content sent.
-    pub bytes_uploaded: u64,
-    /// Digest of the manifest as stored.
-    pub manifest_digest: Digest,
-}
-
-/// How one blob reached the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlobOutcome {
-    Uploaded,
-    Mounted,
-    Skipped,
-}
-
 /// Why one upload attempt failed.
 enum AttemptFailure {
     /// Worth a fresh session after a pause.
@@ -105,13 +82,13 @@ enum AttemptFailure {
 }
 
 /// Everything one upload needs, so the helpers stay small.
-struct Upload<'a> {
-    repository: &'a Reference,
-    digest: &'a Digest,
-    size: u64,
-    source: &'a dyn BlobSource,
-    scopes: &'a [Scope],
-    credential: &'a Credential,
+pub(super) struct Upload<'a> {
+    pub(super) repository: &'a Reference,
+    pub(super) digest: &'a Digest,
+    pub(super) size: u64,
+    pub(super) source: &'a dyn BlobSource,
+    pub(super) scopes: &'a [Scope],
+    pub(super) credential: &'a Credential,
 }
 
 impl RegistryClient {
@@ -136,117 +113,6 @@ impl RegistryClient {
             },
             None,
         )
-    }
-
-    /// Push an image whose blobs are all in `store`: each blob is checked (`HEAD`), mounted
-    /// from `mount_from` on the same registry when given, else uploaded; up to
-    /// `push_concurrency` at once. The manifest goes last, so a failed push never leaves the
-    /// tag pointing at a missing blob.
-    pub fn push_image(
-        &self,
-        reference: &Reference,
-        manifest_bytes: &[u8],
-        media_type: &str,
-        blobs: &[(Digest, u64)],
-        store: &BlobStore,
-        mount_from: Option<&str>,
-    ) -> Result<PushReport, RegistryError> {
-        let mut unique: Vec<(Digest, u64)> = Vec::with_capacity(blobs.len());
-        for (digest, size) in blobs {
-            if !unique.iter().any(|(seen, _)| seen == digest) {
-                unique.push((digest.clone(), *size));
-            }
-        }
-        // Fail before any network traffic when the image is incomplete locally.
-        for (digest, _) in &unique {
-            if !store.contains(digest) {
-                return Err(RegistryError::ReadUploadSource {
-                    digest: digest.clone(),
-                    source: Box::new(OciError::MissingBlob {
-                        location: store.location().to_owned(),
-                        digest: digest.clone(),
-                    }),
-                });
-            }
-        }
-        let credential = self.credential(reference)?;
-        let mount_from = mount_from.filter(|from| *from != reference.repository());
-        // One scope set for every request of this push, so one token serves them all.
-        let mut scopes = vec![Scope::push(reference.repository())];
-        if let Some(from) = mount_from {
-            scopes.push(Scope::pull(from));
-        }
-        let outcomes = self.for_each_bounded(&unique, |(digest, size)| {
-            self.push_one(
-                reference,
-                digest,
-                *size,
-                store,
-                mount_from,
-                &scopes,
-                &credential,
-            )
-        })?;
-        let manifest_digest =
-            self.put_manifest_as(reference, manifest_bytes, media_type, &scopes, &credential)?;
-        let mut report = PushReport {
-            uploaded: Vec::new(),
-            mounted: Vec::new(),
-            skipped: Vec::new(),
-            bytes_uploaded: 0,
-            manifest_digest,
-        };
-        for ((digest, size), outcome) in unique.into_iter().zip(outcomes) {
-            match outcome {
-                BlobOutcome::Uploaded => {
-                    report.bytes_uploaded += size;
-                    report.uploaded.push(digest);
-                }
-                BlobOutcome::Mounted => report.mounted.push(digest),
-                BlobOutcome::Skipped => report.skipped.push(digest),
-            }
-        }
-        Ok(report)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push_one(
-        &self,
-        repository: &Reference,
-        digest: &Digest,
-        size: u64,
-        store: &BlobStore,
-        mount_from: Option<&str>,
-        scopes: &[Scope],
-        credential: &Credential,
-    ) -> Result<BlobOutcome, RegistryError> {
-        if self.blob_exists_as(repository, digest, scopes, credential)? {
-            return Ok(BlobOutcome::Skipped);
-        }
-        let mut session = None;
-        if let Some(from) = mount_from {
-            match self.mount_blob_as(repository, from, digest, scopes, credential)? {
-                MountOutcome::Mounted => return Ok(BlobOutcome::Mounted),
-                MountOutcome::UploadStarted { location } => session = Some(location),
-            }
-        }
-        let source = StoredBlob {
-            store,
-            digest,
-            size,
-        };
-        self.upload(
-            &Upload {
-                repository,
-                digest,
-                size,
-                source: &source,
-                scopes,
-                credential,
-            },
-            session,
-        )?;
-        Ok(BlobOutcome::Uploaded)
     }
 
     /// Run `work` over `items` on at most `push_concurrency` threads; results keep input order.
@@ -299,7 +165,7 @@ impl RegistryClient {
 
     /// Upload with whole-session retries; `session` is an already-open upload (from a mount
     /// the registry turned into an upload).
-    fn upload(
+    pub(super) fn upload(
         &self,
         upload: &Upload<'_>,
         mut session: Option<String>,

@@ -49,7 +49,9 @@ pub use resolver::{
     InstalledPackage, InstalledSet, Resolution, ResolveError, ResolveRequest, ResolvedRecord,
     Universe, resolve,
 };
-pub use run_image::{RUN_IMAGE_PATH, RUN_IMAGE_USER, RunImage, assemble_run_image};
+pub use run_image::{
+    RUN_IMAGE_PATH, RUN_IMAGE_USER, RunImage, RunImageSummary, assemble_run_image, plan_run_image,
+};
 pub use runtime::{
     JAVA_CACERTS, RuntimeLayer, RuntimePlan, RuntimeRequest, assemble_runtime, plan_runtime,
 };

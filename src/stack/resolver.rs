@@ -215,6 +215,11 @@ impl InstalledSet {
         self.packages.get(name)
     }
 
+    /// Every installed package, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &InstalledPackage> {
+        self.packages.values()
+    }
+
     /// Whether some installed package satisfies `relation` directly or via `Provides`.
     fn satisfies(&self, relation: &Relation) -> bool {
         if self

@@ -9,9 +9,11 @@ use super::error::StackError;
 use super::lock::{LockMode, ResolvedPackage, package_set_digest};
 use super::mirror::MirrorPlan;
 use super::pinning::{LockSection, PinRequest, pin};
-use super::resolver::InstalledSet;
+use super::relation::parse_relation;
+use super::resolver::{InstalledPackage, InstalledSet};
 use super::synthesize::synthesize_run_image;
 use super::unpack::unpack_pinned;
+use super::version::DebVersion;
 use crate::cache::Cache;
 use crate::layer::LayerEntries;
 use crate::oci::Digest;
@@ -79,6 +81,84 @@ pub fn assemble_run_image(
         user: RUN_IMAGE_USER.to_owned(),
         env: vec![("PATH".to_owned(), RUN_IMAGE_PATH.to_owned())],
     })
+}
+
+/// A run image's identity without its files: enough to compute runtime closures over it and
+/// to find its written image again, so a warm build never unpacks the base.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunImageSummary {
+    /// The installed packages, sorted by name.
+    pub packages: Vec<ResolvedPackage>,
+    /// `name`, `version` and `Provides` of each, as their control files say.
+    pub installed: Vec<(String, String, Vec<String>)>,
+    /// Digest of the package set.
+    pub package_set_digest: Digest,
+}
+
+impl RunImage {
+    /// The summary of this run image.
+    pub fn summary(&self) -> RunImageSummary {
+        RunImageSummary {
+            packages: self.packages.clone(),
+            installed: self
+                .installed
+                .iter()
+                .map(|package| {
+                    (
+                        package.name.clone(),
+                        package.version.to_string(),
+                        package.provides.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
+            package_set_digest: self.package_set_digest.clone(),
+        }
+    }
+
+    /// A run image without files, from a summary: enough for [`super::plan_runtime`], not for
+    /// [`super::assemble_runtime`] (which reads the base's CA bundle and JVM links).
+    pub fn from_summary(stack: &BuilderStack, summary: &RunImageSummary) -> Option<Self> {
+        let mut installed = InstalledSet::default();
+        for (name, version, provides) in &summary.installed {
+            installed.insert(InstalledPackage {
+                name: name.clone(),
+                version: DebVersion::parse(version).ok()?,
+                provides: provides
+                    .iter()
+                    .map(|text| parse_relation(text).ok())
+                    .collect::<Option<_>>()?,
+            });
+        }
+        Some(Self {
+            entries: LayerEntries::new(),
+            labels: base_labels(stack, &summary.packages, &summary.package_set_digest),
+            packages: summary.packages.clone(),
+            installed,
+            distro: stack.distro.clone(),
+            package_set_digest: summary.package_set_digest.clone(),
+            user: RUN_IMAGE_USER.to_owned(),
+            env: vec![("PATH".to_owned(), RUN_IMAGE_PATH.to_owned())],
+        })
+    }
+}
+
+/// Pin the run image's packages (per `mode` and the lock) without downloading or unpacking
+/// anything when the lock matches; returns the package set and its digest.
+pub fn plan_run_image(
+    stack: &BuilderStack,
+    cache: &Cache,
+    mode: LockMode,
+) -> Result<(Vec<ResolvedPackage>, Digest), StackError> {
+    let plan = MirrorPlan::load(&stack.apt_root, stack.mirror_overrides.clone())?;
+    let request = PinRequest {
+        section: LockSection::Base,
+        packages: &stack.run_image_packages,
+        extra_exclude: &[],
+        installed: None,
+    };
+    let pinned = pin(stack, cache, &plan, request, mode)?;
+    let digest = package_set_digest("kiln-run-image-packages-v1", &pinned.packages);
+    Ok((pinned.packages, digest))
 }
 
 fn base_labels(

@@ -27,6 +27,8 @@ pub enum Flavor {
     Basic { username: String, password: String },
     /// HTTPS with a certificate for IP:127.0.0.1 signed by a fresh CA.
     Tls,
+    /// HTTPS (as [`Flavor::Tls`]) with htpasswd basic auth: what CI registries look like.
+    TlsBasic { username: String, password: String },
 }
 
 /// A running registry; killed when dropped.
@@ -106,9 +108,20 @@ impl TestRegistry {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut extra = String::new();
+        let mut top_level = String::new();
         let mut ca_path = None;
+        if let Flavor::TlsBasic { username, password } = flavor {
+            top_level = htpasswd_auth(dir.path(), username, password)?;
+            let (ca, cert, key) = make_tls_files(dir.path())?;
+            extra.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+            ca_path = Some(ca);
+        }
         match flavor {
-            Flavor::Plain => {}
+            Flavor::Plain | Flavor::TlsBasic { .. } => {}
             Flavor::Basic { username, password } => {
                 let output = Command::new("htpasswd")
                     .args(["-Bbn", username, password])
@@ -131,8 +144,8 @@ impl TestRegistry {
                 ca_path = Some(ca);
             }
         }
-        let (http_extra, top_extra) = if matches!(flavor, Flavor::Tls) {
-            (extra, String::new())
+        let (http_extra, top_extra) = if matches!(flavor, Flavor::Tls | Flavor::TlsBasic { .. }) {
+            (extra, top_level)
         } else {
             (String::new(), extra)
         };
@@ -248,6 +261,20 @@ impl TestRegistry {
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// An htpasswd file for one user and the registry config section using it.
+fn htpasswd_auth(dir: &Path, username: &str, password: &str) -> Result<String, String> {
+    let output = Command::new("htpasswd")
+        .args(["-Bbn", username, password])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let htpasswd = dir.join("htpasswd");
+    std::fs::write(&htpasswd, &output.stdout).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+        htpasswd.display()
+    ))
 }
 
 fn free_port() -> u16 {
