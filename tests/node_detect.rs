@@ -53,11 +53,7 @@ detect_snapshot!(
 
 #[test]
 fn sample_detects_as_node() {
-    let kiln = Kiln::new();
-    let path = node_support::sample();
-    let report: serde_json::Value =
-        serde_json::from_str(&kiln.ok(&["detect", "--json", "--path", path.to_str().unwrap()]))
-            .unwrap();
+    let report = detect_json(&node_support::sample());
     insta::assert_json_snapshot!("nodejs_express_sample", report);
 }
 

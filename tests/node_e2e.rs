@@ -14,13 +14,6 @@ use support::{Kiln, read_image, validate_layout};
 /// The first start of an image unpacks its root filesystem; later ones are quicker.
 const FIRST_ANSWER: Duration = Duration::from_secs(60);
 
-/// A kiln home with the Debian run image assembled (`kiln base build`), as a user starts.
-fn kiln_with_base() -> Kiln {
-    let kiln = Kiln::new();
-    kiln.ok(&["base", "build"]);
-    kiln
-}
-
 fn build(kiln: &Kiln, name: &str, app: &Path) -> Value {
     let report = tempfile::NamedTempFile::new().unwrap();
     kiln.ok(&[
@@ -91,7 +84,7 @@ fn app_layer_paths(kiln: &Kiln, name: &str) -> Vec<String> {
 
 #[test]
 fn sample_serves_and_rebuilds_only_what_changed() {
-    let kiln = kiln_with_base();
+    let kiln = Kiln::new();
     let app = copy_of(&sample());
     let first = build(&kiln, "express", app.path());
     assert_eq!(first["buildpacks"], serde_json::json!(["kiln/node"]));
@@ -187,7 +180,7 @@ fn sample_serves_and_rebuilds_only_what_changed() {
 
 #[test]
 fn fixtures_build_and_serve() {
-    let kiln = kiln_with_base();
+    let kiln = Kiln::new();
     for (name, expected) in [
         ("node_lockfile_missing", "no lockfile, ms says 1m"),
         ("node_lockfile_v1", "lockfile v1, ms says 1m"),
@@ -232,7 +225,7 @@ fn expect_build_error(kiln: &Kiln, name: &str, needles: &[&str]) {
 
 #[test]
 fn bad_apps_fail_clearly_with_exit_1() {
-    let kiln = kiln_with_base();
+    let kiln = Kiln::new();
     expect_build_error(
         &kiln,
         "node_package_json_invalid",

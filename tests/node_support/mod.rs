@@ -239,8 +239,14 @@ impl Harness {
             layers: built.layers,
         };
         let app_cache = LayerCache::new(self.cache.path().join("records/_app"));
-        kiln::pipeline::assemble::commit_layer_records(vec![outcome], &BTreeMap::new(), &app_cache)
-            .unwrap();
+        let blobs = kiln::oci::BlobStore::for_layout(&self.cache.path().join("blobs"));
+        kiln::pipeline::assemble::commit_layer_records(
+            vec![outcome],
+            &BTreeMap::new(),
+            &app_cache,
+            &blobs,
+        )
+        .unwrap();
     }
 }
 
