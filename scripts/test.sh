@@ -17,6 +17,8 @@ packages=(
   libmaven-dependency-plugin-java junit4        # local "company mirror" in the Java tests
   libcommons-lang3-java libcommons-io-java      # runtime dependencies of the Java fixtures
 )
+# The Node buildpack runs the machine's node and npm; Debian's are used when the machine has none.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

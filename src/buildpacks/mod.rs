@@ -2,6 +2,7 @@
 
 pub mod go;
 pub mod java;
+pub mod node;
 pub mod procfile;
 pub mod python;
 
@@ -13,6 +14,7 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
         Box::new(python::Python),
         Box::new(go::Go),
         Box::new(java::Java),
+        Box::new(node::Node),
         Box::new(procfile::Procfile),
     ]
 }

@@ -78,16 +78,29 @@ pub fn tar_digest(entries: &LayerEntries) -> Result<(Digest, u64), LayerError> {
 }
 
 /// Write several independent layers, compressing them in parallel. Results keep input order.
+///
+/// One plain thread per layer, not rayon tasks: each gzip writer joins a helper thread that
+/// deflates on the rayon pool, so a rayon worker blocked in that join could leave the pool
+/// without a free thread and deadlock (two large layers on two cores did).
 pub fn write_layers(
     layers: &[&LayerEntries],
     compression: Compression,
     store: &BlobStore,
 ) -> Result<Vec<WrittenLayer>, LayerError> {
-    use rayon::prelude::*;
-    layers
-        .par_iter()
-        .map(|entries| write_layer(entries, compression, store))
-        .collect()
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = layers
+            .iter()
+            .map(|entries| scope.spawn(move || write_layer(entries, compression, store)))
+            .collect();
+        writers
+            .into_iter()
+            .map(|writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -95,6 +108,42 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    #[test]
+    fn several_large_layers_are_written_in_parallel_without_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::for_layout(dir.path());
+        // Enough incompressible data per layer for several gzip batches.
+        let layers: Vec<LayerEntries> = (0..4u64)
+            .map(|seed| {
+                let mut state = seed + 1;
+                let noise: Vec<u8> = (0..12 << 20)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state as u8
+                    })
+                    .collect();
+                let mut entries = LayerEntries::new();
+                entries
+                    .add_bytes("noise", noise, 0o644, Owner::CNB)
+                    .unwrap();
+                entries
+            })
+            .collect();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let references: Vec<&LayerEntries> = layers.iter().collect();
+            let written =
+                write_layers(&references, Compression::Gzip, &store).map(|written| written.len());
+            let _ = done.send(written);
+        });
+        let written = finished
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("write_layers finishes (no deadlock)");
+        assert_eq!(written.unwrap(), 4);
+    }
 
     #[test]
     fn written_layer_digests_match_blob_and_tar() {
