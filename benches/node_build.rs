@@ -98,7 +98,7 @@ impl Sample {
 
     /// Even rounds add a dependency, odd rounds take it away again.
     fn change_dependencies(&self, round: usize) {
-        let (package, lockfile) = if round % 2 == 0 {
+        let (package, lockfile) = if round.is_multiple_of(2) {
             &self.extended
         } else {
             &self.original
