@@ -10,39 +10,15 @@ mod support;
 #[path = "../tests/go_support/mod.rs"]
 mod go_support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{WARM_RUNS, benchmarking, buildah_bud, load_average, median, seconds, timed};
 use support::{Kiln, busybox_base, require_tool};
-
-/// Warm runs per case; the median is reported.
-const WARM_RUNS: usize = 3;
-
-fn timed(label: &str, command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{label}: {error}"));
-    let elapsed = start.elapsed();
-    assert!(
-        output.status.success(),
-        "{label} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("  {label}: {:.2} s", elapsed.as_secs_f64());
-    elapsed
-}
-
-fn median(mut runs: Vec<Duration>) -> Duration {
-    runs.sort();
-    runs[runs.len() / 2]
-}
-
-fn seconds(duration: Duration) -> String {
-    format!("{:.2} s", duration.as_secs_f64())
-}
 
 /// Plain `go build` with the same reproducibility flags kiln uses.
 fn go_build(app: &Path, gocache: &Path, output: &Path) -> Command {
@@ -66,35 +42,8 @@ fn go_build(app: &Path, gocache: &Path, output: &Path) -> Command {
     command
 }
 
-/// `buildah bud` of `FROM <base>` + `COPY` the binary, in its own vfs storage.
-fn buildah(storage: &Path, context: &Path) -> Command {
-    let mut command = Command::new("buildah");
-    command
-        .arg("--root")
-        .arg(storage.join("root"))
-        .arg("--runroot")
-        .arg(storage.join("runroot"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "bud",
-            "--isolation",
-            "chroot",
-            "--layers",
-            "-q",
-            "-t",
-            "go-http",
-            "-f",
-        ])
-        .arg(context.join("Containerfile"))
-        .arg(context);
-    command
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; anything else (e.g. `cargo test --benches`) only
-    // checks that the benchmark builds.
-    if !std::env::args().any(|arg| arg == "--bench") {
+    if !benchmarking() {
         return;
     }
     require_tool("buildah");
@@ -167,7 +116,12 @@ fn main() {
         );
         let image = timed(
             &format!("{label}: buildah"),
-            &mut buildah(&storage, &context),
+            &mut buildah_bud(
+                &storage,
+                "go-http",
+                &context.join("Containerfile"),
+                &context,
+            ),
         );
         (go, image)
     };
@@ -210,13 +164,9 @@ fn main() {
             total(&peer_changed),
         ),
     ];
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "Go {go}, busybox base, buildah vfs + chroot isolation, median of {WARM_RUNS} warm runs; load average at the end: {}",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     println!();
     println!("| case | kiln build | go build | buildah bud | go build + buildah | kiln ÷ peer |");

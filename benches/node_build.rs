@@ -13,39 +13,25 @@ mod support;
 #[path = "../tests/node_support/mod.rs"]
 mod node_support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use common::{
+    Cases, Changes, WARM_RUNS, benchmarking, buildah, buildah_bud, kiln_rounds, load_average,
+    peer_rounds, print_table, timed, tool_version,
+};
+
+/// Row labels: cold, nothing changed, code changed, dependencies changed.
+const CASES: Cases = [
+    "cold (no layer or npm cache)",
+    "nothing changed",
+    "server.js changed",
+    "dependencies changed",
+];
 use support::{Kiln, require_tool};
-
-/// Warm runs per case; the median is reported.
-const WARM_RUNS: usize = 3;
-
-fn timed(label: &str, command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{label}: {error}"));
-    let elapsed = start.elapsed();
-    assert!(
-        output.status.success(),
-        "{label} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("  {label}: {:.2} s", elapsed.as_secs_f64());
-    elapsed
-}
-
-fn median(mut runs: Vec<Duration>) -> Duration {
-    runs.sort();
-    runs[runs.len() / 2]
-}
-
-fn seconds(duration: Duration) -> String {
-    format!("{:.2} s", duration.as_secs_f64())
-}
 
 /// The sample's files and two dependency states to switch between: the sample as it is, and
 /// the sample with one more dependency (package.json and lockfile both changed).
@@ -96,6 +82,11 @@ impl Sample {
         std::fs::write(self.path().join("server.js"), text).unwrap();
     }
 
+    fn restore(&self) {
+        self.change_dependencies(1);
+        std::fs::write(self.path().join("server.js"), &self.server).unwrap();
+    }
+
     /// Even rounds add a dependency, odd rounds take it away again.
     fn change_dependencies(&self, round: usize) {
         let (package, lockfile) = if round.is_multiple_of(2) {
@@ -106,18 +97,6 @@ impl Sample {
         std::fs::write(self.path().join("package.json"), package).unwrap();
         std::fs::write(self.path().join("package-lock.json"), lockfile).unwrap();
     }
-}
-
-fn buildah(storage: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("buildah");
-    command
-        .arg("--root")
-        .arg(storage.join("root"))
-        .arg("--runroot")
-        .arg(storage.join("runroot"))
-        .args(["--storage-driver", "vfs"])
-        .args(args);
-    command
 }
 
 /// The peer's image recipe: dependencies first so a code change reuses their layer, as a
@@ -132,37 +111,27 @@ fn containerfile(base: &str) -> String {
 fn main() {
     // `cargo bench` passes `--bench`; anything else (e.g. `cargo test --benches`) only checks
     // that the benchmark builds.
-    if !std::env::args().any(|arg| arg == "--bench") {
+    if !benchmarking() {
         return;
     }
     require_tool("buildah");
     require_tool("npm");
-    let node = String::from_utf8(
-        Command::new("node")
-            .arg("--version")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let npm = String::from_utf8(
-        Command::new("npm")
-            .arg("--version")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let node = tool_version("node");
+    let npm = tool_version("npm");
     let sample = Sample::new();
     let kiln = Kiln::new();
-    let work = tempfile::tempdir().unwrap();
+    // buildah names an `oci:` image after its path, which must be lowercase: no random temp
+    // dir names in the base's path.
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
 
     // Both sides start from the same base: kiln's Debian run image plus its Node runtime
     // layer, taken from an image of an app without dependencies. Assembling it (downloading
     // Debian packages) is not timed for either side.
     eprintln!("preparing the shared base (Debian run image + Node runtime):");
     let base_app = node_support::fixture("node_server_js_only");
-    let base_layout = work.path().join("base");
+    let base_layout = work.join("base");
     timed(
         "kiln build of a dependency-free app (assembles the stack)",
         kiln.cmd().args([
@@ -177,6 +146,11 @@ fn main() {
     let base = format!("oci:{}:base", base_layout.display());
 
     eprintln!("kiln build (samples/nodejs-express):");
+    let changes = Changes {
+        code: &|round| sample.change_code(round),
+        dependencies: &|round| sample.change_dependencies(round),
+        restore: &|| sample.restore(),
+    };
     let kiln_build = || {
         let mut command = kiln.cmd();
         command.args([
@@ -189,35 +163,12 @@ fn main() {
     };
     // Cold: no layer cache for this app (so also no npm download cache); the stack's
     // packages are already downloaded.
-    let kiln_cold = timed("cold", &mut kiln_build());
-    let kiln_unchanged = median(
-        (0..WARM_RUNS)
-            .map(|_| timed("nothing changed", &mut kiln_build()))
-            .collect(),
-    );
-    let kiln_code = median(
-        (0..WARM_RUNS)
-            .map(|round| {
-                sample.change_code(round);
-                timed("server.js changed", &mut kiln_build())
-            })
-            .collect(),
-    );
-    let kiln_dependencies = median(
-        (0..WARM_RUNS)
-            .map(|round| {
-                sample.change_dependencies(round);
-                timed("dependencies changed", &mut kiln_build())
-            })
-            .collect(),
-    );
-    sample.change_dependencies(1);
-    std::fs::write(sample.path().join("server.js"), &sample.server).unwrap();
+    let kiln_times = kiln_rounds(&CASES, &kiln_build, &changes);
 
     eprintln!("npm ci + buildah bud:");
-    let storage = work.path().join("storage");
-    let npm_cache = work.path().join("npm-cache");
-    let containerfile_path = work.path().join("Containerfile");
+    let storage = work.join("storage");
+    let npm_cache = work.join("npm-cache");
+    let containerfile_path = work.join("Containerfile");
     std::fs::write(&containerfile_path, containerfile(&base)).unwrap();
     timed(
         "buildah pull of the shared base (not counted)",
@@ -233,85 +184,24 @@ fn main() {
         );
         let image = timed(
             &format!("{label}: buildah bud"),
-            &mut buildah(
+            &mut buildah_bud(
                 &storage,
-                &[
-                    "bud",
-                    "--isolation",
-                    "chroot",
-                    "--layers",
-                    "-q",
-                    "-t",
-                    "nodejs-express",
-                    "-f",
-                    containerfile_path.to_str().unwrap(),
-                    sample.path().to_str().unwrap(),
-                ],
+                "nodejs-express",
+                &containerfile_path,
+                sample.path(),
             ),
         );
         (install, image)
     };
-    let peer_cold = peer("cold");
-    let peer_unchanged: Vec<_> = (0..WARM_RUNS).map(|_| peer("nothing changed")).collect();
-    let peer_code: Vec<_> = (0..WARM_RUNS)
-        .map(|round| {
-            sample.change_code(round);
-            peer("server.js changed")
-        })
-        .collect();
-    let peer_dependencies: Vec<_> = (0..WARM_RUNS)
-        .map(|round| {
-            sample.change_dependencies(round);
-            peer("dependencies changed")
-        })
-        .collect();
-    let split = |runs: &[(Duration, Duration)]| {
-        (
-            median(runs.iter().map(|(install, _)| *install).collect()),
-            median(runs.iter().map(|(_, image)| *image).collect()),
-            median(
-                runs.iter()
-                    .map(|(install, image)| *install + *image)
-                    .collect(),
-            ),
-        )
-    };
-    let rows = [
-        (
-            "cold (no layer or npm cache)",
-            kiln_cold,
-            split(std::slice::from_ref(&peer_cold)),
-        ),
-        ("nothing changed", kiln_unchanged, split(&peer_unchanged)),
-        ("server.js changed", kiln_code, split(&peer_code)),
-        (
-            "dependencies changed",
-            kiln_dependencies,
-            split(&peer_dependencies),
-        ),
-    ];
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let peer_times = peer_rounds(&CASES, &peer, &changes);
     println!(
         "Node {} on the build machine (npm {}), Debian's Node in the image; buildah vfs + chroot isolation, \
          `--layers`; median of {WARM_RUNS} warm runs; load average at the end: {}",
-        node.trim(),
-        npm.trim(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        node,
+        npm,
+        load_average()
     );
     println!();
-    println!("| case | kiln build | npm ci | buildah bud | npm ci + buildah | kiln ÷ peer |");
-    println!("|---|---|---|---|---|---|");
-    for (case, kiln, (install, image, peer)) in rows {
-        println!(
-            "| {case} | {} | {} | {} | {} | {:.2}× |",
-            seconds(kiln),
-            seconds(install),
-            seconds(image),
-            seconds(peer),
-            kiln.as_secs_f64() / peer.as_secs_f64()
-        );
-    }
+    print_table(&CASES, ["npm ci", "buildah bud"], kiln_times, peer_times);
+    let _ = std::fs::remove_dir_all(&work);
 }

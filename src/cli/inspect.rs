@@ -63,7 +63,7 @@ fn print_human(inspection: &Inspection) {
     ));
     if let Some(count) = inspection.os_packages {
         print_out(&format!(
-            "OS packages: {count} (Debian, recorded in /var/lib/dpkg/status.d)"
+            "OS packages: {count} in the base (Debian, recorded in /var/lib/dpkg/status.d)"
         ));
     }
     if !inspection.buildpacks.is_empty() {
