@@ -26,19 +26,6 @@ fn kiln_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/kiln")
 }
 
-/// Pseudo-random (incompressible) bytes, like wheels and binaries in a dependency tree.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// A sample app shaped like a Python web app with vendored dependencies: ~25 MB of source
 /// files, text and binaries.
 fn sample_app(dir: &Path) {
@@ -54,7 +41,7 @@ fn sample_app(dir: &Path) {
         }
         std::fs::write(
             package_dir.join("_native.so"),
-            noise(package as u64, 512 * 1024),
+            support::noise(package as u64, 512 * 1024),
         )
         .unwrap();
     }

@@ -41,19 +41,6 @@ fn run(binary: &Path, home: &Path, args: &[&str]) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn noise(path: &Path, megabytes: usize) {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ megabytes as u64;
-    let bytes: Vec<u8> = (0..megabytes << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// Copy a base layout to the registry with skopeo (not timed).
 fn push_base(layout: &Path, destination: &str) {
     run_ok(Command::new("skopeo").args([
@@ -93,7 +80,11 @@ fn main() {
             support::busybox_base(base_dir.path(), "v1").display()
         );
         let app = support::app(&[("Procfile", "web: echo hi\n")]);
-        noise(&app.path().join("data.bin"), megabytes);
+        std::fs::write(
+            app.path().join("data.bin"),
+            support::noise(megabytes as u64, megabytes << 20),
+        )
+        .unwrap();
         let path = app.path().to_str().unwrap().to_owned();
         run(
             &binary,

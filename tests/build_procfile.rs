@@ -322,16 +322,7 @@ fn killed_build_leaves_the_store_valid_and_the_next_build_succeeds() {
     let base = base_ref(&base);
     let source = app(&[("Procfile", "web: echo big\n")]);
     // Enough incompressible data that export takes a while.
-    let mut state: u64 = 7;
-    let noise: Vec<u8> = (0..48 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(source.path().join("blob.bin"), noise).unwrap();
+    std::fs::write(source.path().join("blob.bin"), support::noise(7, 48 << 20)).unwrap();
     kiln.ok(&[
         "build",
         "small",

@@ -2,24 +2,14 @@
 //! Each layer's gzip encoder compresses batches in the background; when that background work
 //! needed the same pool whose every worker was waiting for it, the build hung forever.
 
+mod support;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
 use kiln::layer::{Compression, LayerEntries, Owner, write_layers};
 use kiln::oci::BlobStore;
-
-/// Incompressible bytes, so every 1 MiB chunk is real work.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+use support::noise;
 
 #[test]
 fn parallel_layers_on_a_two_thread_pool_finish() {
@@ -33,9 +23,10 @@ fn parallel_layers_on_a_two_thread_pool_finish() {
     let layers: Vec<LayerEntries> = (0..3)
         .map(|index| {
             let mut entries = LayerEntries::new();
-            // Several batches of (2 × pool size) 1 MiB chunks per layer.
+            // Several batches of (2 × pool size) incompressible 1 MiB chunks per layer, so every
+            // chunk is real work.
             entries
-                .add_bytes("blob", noise(12 << 20, index), 0o644, Owner::ROOT)
+                .add_bytes("blob", noise(index, 12 << 20), 0o644, Owner::ROOT)
                 .unwrap();
             entries
         })

@@ -11,6 +11,20 @@ use std::process::{Command, Output};
 use kiln::layer::{Compression, LayerEntries, Owner, write_layer};
 use kiln::oci::{BlobStore, Digest};
 
+/// Pseudo-random, incompressible bytes (xorshift), the same for the same seed: stands for
+/// wheels, binaries and other data that compression cannot shrink.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15 ^ seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A kiln binary with a private data directory.
 pub struct Kiln {
     pub home: tempfile::TempDir,
