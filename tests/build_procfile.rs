@@ -549,20 +549,9 @@ fn project_toml_excludes_files_and_git_is_never_in_the_image() {
     ]);
     let image = read_image(&kiln.store(), "filtered:latest");
     let app_layer = &image.layers("test").unwrap()[1];
-    let blobs = kiln::oci::BlobStore::for_layout(&kiln.store());
-    let mut archive =
-        tar::Archive::new(kiln::oci::layer_reader::uncompressed_reader(&blobs, app_layer).unwrap());
-    let paths: Vec<String> = archive
-        .entries()
-        .unwrap()
-        .map(|entry| {
-            entry
-                .unwrap()
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+    let paths: Vec<String> = support::layer_entries(&kiln, app_layer)
+        .into_iter()
+        .map(|(path, _)| path)
         .collect();
     assert!(
         paths.contains(&"workspace/keep.txt".to_owned()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use node_support::{Served, copy_of, fixture, free_port, sample};
 use serde_json::Value;
-use support::{Kiln, read_image, validate_layout};
+use support::{Kiln, layer_entries, read_image, validate_layout};
 
 /// The first start of an image unpacks its root filesystem; later ones are quicker.
 const FIRST_ANSWER: Duration = Duration::from_secs(60);
@@ -64,21 +64,9 @@ fn app_layer_paths(kiln: &Kiln, name: &str) -> Vec<String> {
         .iter()
         .position(|diff_id| *diff_id == app_diff_id)
         .unwrap();
-    let blobs = kiln::oci::BlobStore::for_layout(&kiln.store());
-    let mut archive = tar::Archive::new(
-        kiln::oci::layer_reader::uncompressed_reader(&blobs, &layers[index]).unwrap(),
-    );
-    archive
-        .entries()
-        .unwrap()
-        .map(|entry| {
-            entry
-                .unwrap()
-                .path()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+    layer_entries(kiln, &layers[index])
+        .into_iter()
+        .map(|(path, _)| path)
         .collect()
 }
 

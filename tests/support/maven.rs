@@ -327,15 +327,9 @@ pub fn layer_files(kiln: &super::Kiln, tag: &str, diff_id: &str) -> Vec<String> 
         .iter()
         .find(|layer| layer.diff_id.to_string() == diff_id)
         .unwrap_or_else(|| panic!("no layer {diff_id} in {tag}"));
-    let blobs = kiln::oci::BlobStore::for_layout(&kiln.store());
-    let mut archive =
-        tar::Archive::new(kiln::oci::layer_reader::uncompressed_reader(&blobs, layer).unwrap());
-    let mut files: Vec<String> = archive
-        .entries()
-        .unwrap()
-        .map(|entry| entry.unwrap())
-        .filter(|entry| entry.header().entry_type().is_file())
-        .map(|entry| entry.path().unwrap().display().to_string())
+    let mut files: Vec<String> = super::layer_entries(kiln, layer)
+        .into_iter()
+        .filter_map(|(path, is_file)| is_file.then_some(path))
         .collect();
     files.sort();
     files

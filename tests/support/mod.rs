@@ -25,6 +25,24 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Every entry of a layer in the local store as (path, whether it is a regular file), in
+/// archive order.
+pub fn layer_entries(kiln: &Kiln, layer: &kiln::oci::LayerRef) -> Vec<(String, bool)> {
+    let blobs = BlobStore::for_layout(&kiln.store());
+    let reader = kiln::oci::layer_reader::uncompressed_reader(&blobs, layer).unwrap();
+    tar::Archive::new(reader)
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (
+                entry.path().unwrap().to_string_lossy().into_owned(),
+                entry.header().entry_type().is_file(),
+            )
+        })
+        .collect()
+}
+
 /// A kiln binary with a private data directory.
 pub struct Kiln {
     pub home: tempfile::TempDir,
