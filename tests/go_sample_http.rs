@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use go_support::{base_ref, copy_of, free_port, go_version, kiln_go_ok, serve_and_get, unpack};
-use support::{Kiln, read_image, require_tool, validate_layout};
+use go_support::{base_ref, copy_of, go_version, kiln_go_ok, serve_and_get, unpack};
+use support::{Kiln, free_port, read_image, require_tool, validate_layout};
 
 fn sample() -> tempfile::TempDir {
     copy_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/go-http"))

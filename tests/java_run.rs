@@ -3,36 +3,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::maven::{JavaBuilds, copy_tree, layer_files, report_layer};
+use support::{free_port, http_get_once};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/java-maven");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
 
 /// Stops (and reaps) the app when the test ends, however it ends.
 struct Running(Child);
@@ -61,7 +40,7 @@ fn serve(builds: &JavaBuilds, image: &str, extra: &[&str]) -> (String, Running) 
     let mut running = Running(child);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        if let Some(response) = http_get(port) {
+        if let Ok(response) = http_get_once(port, Duration::from_secs(10)) {
             return (response, running);
         }
         if let Some(status) = running.0.try_wait().unwrap() {

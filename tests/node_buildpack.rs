@@ -3,6 +3,7 @@
 //! app reaches it, what is reused, which start command is chosen, and which apps are refused.
 
 mod node_support;
+mod support;
 
 use std::path::Path;
 

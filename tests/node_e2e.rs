@@ -7,9 +7,9 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use node_support::{Served, copy_of, fixture, free_port, sample};
+use node_support::{Served, copy_of, fixture, sample};
 use serde_json::Value;
-use support::{Kiln, layer_entries, read_image, validate_layout};
+use support::{Kiln, free_port, layer_entries, read_image, validate_layout};
 
 /// The first start of an image unpacks its root filesystem; later ones are quicker.
 const FIRST_ANSWER: Duration = Duration::from_secs(60);

@@ -4,14 +4,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Kiln, busybox_base, read_image};
+use support::{Kiln, busybox_base, free_port, http_get_once, read_image};
 
 fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -275,14 +274,6 @@ fn image_runs_as_1000_without_build_env_pip_cache_bytecode_or_git() {
     assert!(gunicorn.contains("gunicorn (version 22.0.0)"), "{gunicorn}");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET / until it answers or the deadline passes; gives up early if the server exited.
 fn http_get(port: u16, server: &mut Child, deadline: Duration) -> Option<String> {
     let start = Instant::now();
@@ -290,15 +281,10 @@ fn http_get(port: u16, server: &mut Child, deadline: Duration) -> Option<String>
         if let Ok(Some(status)) = server.try_wait() {
             panic!("kiln run exited before serving: {status}");
         }
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let _ = stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-            let mut response = String::new();
-            if stream.read_to_string(&mut response).is_ok() && !response.is_empty() {
-                return Some(response);
-            }
+        if let Ok(response) = http_get_once(port, Duration::from_secs(5))
+            && !response.is_empty()
+        {
+            return Some(response);
         }
         std::thread::sleep(Duration::from_millis(250));
     }

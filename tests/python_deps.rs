@@ -5,8 +5,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -20,6 +18,7 @@ use kiln::buildpacks::python::Python;
 use kiln::diagnostic::ErrorClass;
 use kiln::layer::{LayerCache, LayerEntries, Owner};
 use kiln::source::SourceTree;
+use support::{free_port, http_get_once};
 
 /// A stack offering one python3 version; its runtime layer holds the named libraries.
 struct FakeStack {
@@ -194,27 +193,14 @@ fn files_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET / until it answers or the deadline passes.
 fn http_get(port: u16, deadline: Duration) -> Option<String> {
     let start = Instant::now();
     while start.elapsed() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let _ = stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-            let mut response = String::new();
-            if stream.read_to_string(&mut response).is_ok() && !response.is_empty() {
-                return Some(response);
-            }
+        if let Ok(response) = http_get_once(port, Duration::from_secs(5))
+            && !response.is_empty()
+        {
+            return Some(response);
         }
         std::thread::sleep(Duration::from_millis(200));
     }

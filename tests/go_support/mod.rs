@@ -3,13 +3,12 @@
 //! HTTP checks.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Kiln, busybox_base, run_ok};
+use crate::support::{Kiln, busybox_base, http_get_once, run_ok};
 
 /// The directory holding a current `go`, installed on first use with
 /// `pip install --target`. Installs into a temporary sibling and renames it into place, so
@@ -176,15 +175,6 @@ pub fn unpack(kiln: &Kiln, name: &str) -> Unpacked {
     Unpacked { dir, config }
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A server process that is killed when dropped.
 pub struct Server(pub Child);
 
@@ -226,11 +216,7 @@ pub fn serve_and_get(mut command: Command, port: u16) -> (Server, String) {
 
 /// `GET /` on 127.0.0.1:port; the body of a 200 answer.
 pub fn http_get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
+    let response = http_get_once(port, Duration::from_secs(5)).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.0 200")
         .then(|| body.to_owned())

@@ -264,24 +264,9 @@ pub fn link_target(path: &Path) -> String {
         .to_string()
 }
 
-/// A free TCP port on the loopback interface (`kiln run` shares the host network).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET /` on the loopback port, or the connection error.
 pub fn http_get(port: u16) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
+    crate::support::http_get_once(port, std::time::Duration::from_secs(10))
 }
 
 /// A `kiln run` in the background, stopped (SIGTERM, then SIGKILL) when dropped.

@@ -43,6 +43,27 @@ pub fn layer_entries(kiln: &Kiln, layer: &kiln::oci::LayerRef) -> Vec<(String, b
         .collect()
 }
 
+/// A free TCP port on the loopback interface (`kiln run` shares the host network).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.0 `GET /` on 127.0.0.1:`port`, waiting at most `read_timeout` for the answer:
+/// the whole response, or the error when nothing (or nothing readable) answered.
+pub fn http_get_once(port: u16, read_timeout: std::time::Duration) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(read_timeout))?;
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
 /// A kiln binary with a private data directory.
 pub struct Kiln {
     pub home: tempfile::TempDir,
